@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/load-config.js';
+import type { Mailer } from './core/ports.js';
+import { createHmacOtpDigester } from './core/otp/hmac-otp-digester.js';
+import { createAdminSessions } from './http/admin-session.js';
+import type { AppDeps } from './http/app-deps.js';
+import { buildApp } from './http/build-app.js';
+import { createSmtpMailer } from './mail/smtp-mailer.js';
+import { createKyselyStore } from './store/kysely-store.js';
+import { migrateToLatest } from './store/migrations/index.js';
+import { openDatabase, type OpenDatabase } from './store/open-database.js';
+import { createAesSecretBox } from './system/aes-secret-box.js';
+import { createArgon2SecretHasher } from './system/argon2-secret-hasher.js';
+import { cryptoRandomSource } from './system/crypto-random-source.js';
+import { deriveServerKeys, loadOrCreateMasterKey } from './system/server-keys.js';
+import { systemClock } from './system/system-clock.js';
+
+export interface Composed {
+  deps: AppDeps;
+  database: OpenDatabase;
+  isNewKey: boolean;
+  close(): Promise<void>;
+}
+
+/** The one place concrete adapters are chosen and wired (the CLI reuses it). */
+export async function composeDeps(config: Readonly<Config>, overrides: { mailer?: Mailer } = {}): Promise<Composed> {
+  const key = config.masterKey
+    ? { masterKey: new Uint8Array(Buffer.from(config.masterKey, 'base64')), isNew: false }
+    : loadOrCreateMasterKey(config.dataDir);
+  const keys = deriveServerKeys(key.masterKey);
+  const database = openDatabase(config.databaseUrl);
+  await migrateToLatest(database.db, database.dialect);
+  const hasher = createArgon2SecretHasher(keys.pinPepper, {
+    memoryKiB: config.kdfMemoryKiB,
+    iterations: config.kdfIterations,
+    parallelism: config.kdfParallelism,
+  });
+  const mailer = overrides.mailer ?? createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 4 });
+  const deps: AppDeps = {
+    store: createKyselyStore(database.db, systemClock.nowMilliseconds),
+    clock: systemClock,
+    random: cryptoRandomSource,
+    pinHasher: hasher,
+    passwordHasher: hasher,
+    otpDigester: createHmacOtpDigester(keys.otpHmacKey),
+    secretBox: createAesSecretBox(keys.encryptionKey),
+    mailer,
+    sessions: createAdminSessions(keys.jwtKey, systemClock, config.adminSessionSeconds),
+  };
+  return {
+    deps,
+    database,
+    isNewKey: key.isNew,
+    async close() {
+      await mailer.close();
+      await database.close();
+    },
+  };
+}
+
+export async function composeApp(config: Readonly<Config>, composed: Composed, logger: boolean | Record<string, unknown>): Promise<FastifyInstance> {
+  return buildApp(composed.deps, { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, logger });
+}

@@ -1,0 +1,102 @@
+import { OtpError } from '../core/errors.js';
+
+/** Boot-time process configuration. Mail settings are runtime settings in the database, not here. */
+export interface Config {
+  /** Address to listen on. */
+  host: string;
+  port: number;
+  /** sqlite:<path> or postgres://... */
+  databaseUrl: string;
+  /** Where the key file (and the default SQLite database) live. */
+  dataDir: string;
+  /** Base64 master key; overrides the key file (for clusters that distribute keys by secret store). */
+  masterKey: string | undefined;
+  adminUser: string | undefined;
+  adminPassword: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Trust X-Forwarded-For from these proxies (fastify trustProxy: "true", an IP/CIDR list, or a hop count). */
+  trustProxy: boolean | string | number;
+  /** Argon2id cost for PINs and admin passwords. */
+  kdfMemoryKiB: number;
+  kdfIterations: number;
+  kdfParallelism: number;
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number;
+  /** Lifetime of an admin session token. */
+  adminSessionSeconds: number;
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function integer(env: Environment, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
+    problems.push(`${name} must be a whole number from ${min} to ${max}`);
+    return fallback;
+  }
+  return value;
+}
+
+function parseTrustProxy(raw: string | undefined): boolean | string | number {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const child of Object.values(value)) if (child && typeof child === 'object') deepFreeze(child);
+  return Object.freeze(value);
+}
+
+/**
+ * Reads MAILOTP_* variables once, validates all of them, and returns a frozen Config. Every problem is
+ * reported together, so an operator fixes a broken unit file in one pass.
+ */
+export function loadConfig(env: Environment): Readonly<Config> {
+  const problems: string[] = [];
+  const dataDir = env['MAILOTP_DATA_DIR'] || './data';
+  const databaseUrl = env['MAILOTP_DATABASE_URL'] || `sqlite:${dataDir.replace(/\/+$/, '')}/mailotp.db`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) problems.push('MAILOTP_DATABASE_URL must start with sqlite: or postgres://');
+  const logLevel = (env['MAILOTP_LOG_LEVEL'] || 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`MAILOTP_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const adminUser = env['MAILOTP_ADMIN_USER'] || undefined;
+  const adminPassword = env['MAILOTP_ADMIN_PASSWORD'] || undefined;
+  if ((adminUser === undefined) !== (adminPassword === undefined)) problems.push('set MAILOTP_ADMIN_USER and MAILOTP_ADMIN_PASSWORD together');
+  const masterKey = env['MAILOTP_MASTER_KEY'] || undefined;
+  if (masterKey !== undefined && Buffer.from(masterKey, 'base64').byteLength < 32) problems.push('MAILOTP_MASTER_KEY must be at least 32 bytes, base64');
+  const config: Config = {
+    host: env['MAILOTP_HOST'] || '127.0.0.1',
+    port: integer(env, 'MAILOTP_PORT', 8080, 0, 65535, problems),
+    databaseUrl,
+    dataDir,
+    masterKey,
+    adminUser,
+    adminPassword,
+    logLevel,
+    trustProxy: parseTrustProxy(env['MAILOTP_TRUST_PROXY']),
+    kdfMemoryKiB: integer(env, 'MAILOTP_KDF_MEMORY_KIB', 19456, 1024, 4_194_304, problems),
+    kdfIterations: integer(env, 'MAILOTP_KDF_ITERATIONS', 2, 1, 100, problems),
+    kdfParallelism: integer(env, 'MAILOTP_KDF_PARALLELISM', 1, 1, 16, problems),
+    bodyLimitBytes: integer(env, 'MAILOTP_BODY_LIMIT_BYTES', 65_536, 1024, 10_485_760, problems),
+    adminSessionSeconds: integer(env, 'MAILOTP_ADMIN_SESSION_SECONDS', 3600, 60, 86_400, problems),
+  };
+  if (problems.length > 0) throw new OtpError('CONFIG_INVALID', { detail: problems.join('; ') });
+  return deepFreeze(config);
+}
+
+/** The startup summary: what an operator needs to see, with credentials removed. */
+export function describeConfig(config: Readonly<Config>): Record<string, unknown> {
+  return {
+    listen: `${config.host}:${config.port}`,
+    database: config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@'),
+    dataDir: config.dataDir,
+    masterKey: config.masterKey ? 'from MAILOTP_MASTER_KEY' : 'from key file',
+    kdf: `argon2id m=${config.kdfMemoryKiB}KiB t=${config.kdfIterations} p=${config.kdfParallelism}`,
+    trustProxy: config.trustProxy,
+  };
+}

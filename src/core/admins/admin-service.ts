@@ -1,0 +1,39 @@
+import type { CoreDeps } from '../deps.js';
+import { OtpError } from '../errors.js';
+
+const USERNAME_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
+export const MIN_ADMIN_PASSWORD_LENGTH = 12;
+
+export interface AdminDeps {
+  store: CoreDeps['store'];
+  clock: CoreDeps['clock'];
+  /** Hashes admin passwords; the same memory-hard KDF as PINs. */
+  passwordHasher: CoreDeps['pinHasher'];
+}
+
+export async function addAdmin(deps: AdminDeps, username: string, password: string): Promise<boolean> {
+  if (!USERNAME_PATTERN.test(username)) {
+    throw new OtpError('PARAMETER_INVALID', { publicParams: { name: 'username', reason: 'use 1 to 64 letters, digits or ._@-' } });
+  }
+  if (password.length < MIN_ADMIN_PASSWORD_LENGTH) {
+    throw new OtpError('PARAMETER_INVALID', { publicParams: { name: 'password', reason: `use at least ${MIN_ADMIN_PASSWORD_LENGTH} characters` } });
+  }
+  const passwordHash = await deps.passwordHasher.hash(password);
+  return deps.store.admins.insert({ username, passwordHash, createdAt: deps.clock.nowMilliseconds() });
+}
+
+let dummyHash: Promise<string> | undefined;
+
+/**
+ * True when the credentials are right. An unknown name costs the same KDF run as a known one, so the
+ * response time does not tell which admin names exist.
+ */
+export async function authenticateAdmin(deps: AdminDeps, username: string, password: string): Promise<boolean> {
+  const admin = await deps.store.admins.find(username);
+  if (!admin) {
+    dummyHash ??= deps.passwordHasher.hash('mailotp-no-such-admin');
+    await deps.passwordHasher.verify(await dummyHash, password);
+    return false;
+  }
+  return deps.passwordHasher.verify(admin.passwordHash, password);
+}

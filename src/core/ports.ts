@@ -1,0 +1,170 @@
+/**
+ * Ports: what the core needs from the outside world. Adapters in store/, mail/ and system/ implement
+ * them; unit tests pass fakes. Nothing here does I/O.
+ */
+import type { Challenge, DeliveryState, NewChallenge } from './challenges/challenge.js';
+import type { NewToken, Token, TokenFilter, TokenPage, TokenPatch } from './tokens/token.js';
+import type { NewUser, User, UserPatch, Realm, Resolver } from './users/user.js';
+import type { SmtpServer } from './settings/smtp-server.js';
+import type { AuditEvent } from './audit-event.js';
+
+/** Wall-clock time. The core never calls Date.now() itself, so tests can fix and advance time. */
+export interface Clock {
+  nowMilliseconds(): number;
+}
+
+/** Cryptographically secure random bytes. */
+export interface RandomSource {
+  /** Fills `bytes` with random data. */
+  read(bytes: Uint8Array): void;
+}
+
+/** A memory-hard password hash (PINs, admin passwords). Runs off the event loop. */
+export interface SecretHasher {
+  hash(secret: string): Promise<string>;
+  /** Constant-time verification; false for a malformed stored hash. */
+  verify(storedHash: string, secret: string): Promise<boolean>;
+}
+
+/** Symmetric encryption for secrets kept at rest (SMTP passwords). */
+export interface SecretBox {
+  seal(plaintext: string): string;
+  /** Throws when the ciphertext was tampered with or sealed under another key. */
+  open(sealed: string): string;
+}
+
+/** Keyed digest of OTP values: the store only ever sees this, never the code. */
+export interface OtpDigester {
+  digest(challengeId: string, otp: string): string;
+}
+
+export interface SmtpSettings {
+  /** Name the settings came from: a named SMTP server identifier, or "system" for the email.* keys. */
+  identifier: string;
+  host: string;
+  port: number;
+  /** Implicit TLS from the first byte (smtps://, port 465). */
+  isImplicitTls: boolean;
+  /** Require STARTTLS before any credentials or mail are sent. */
+  isStartTlsRequired: boolean;
+  /** No username means no SMTP AUTH at all. */
+  username: string;
+  password: string;
+  sender: string;
+  timeoutSeconds: number;
+}
+
+export interface MailMessage {
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  /** Stable per challenge, so a resend after a crash is recognisable. */
+  messageId: string;
+}
+
+/** Delivers one message over SMTP; throws OtpError('MAIL_DELIVERY_FAILED') with the SMTP reason in `detail`. */
+export interface Mailer {
+  send(smtp: SmtpSettings, message: MailMessage): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TokenRepository {
+  insert(token: NewToken): Promise<Token>;
+  update(id: number, patch: TokenPatch): Promise<void>;
+  findBySerial(serial: string): Promise<Token | undefined>;
+  findByOwner(resolver: string, userId: string): Promise<Token[]>;
+  list(filter: TokenFilter): Promise<TokenPage>;
+  delete(id: number): Promise<void>;
+  /** fail_count + 1 on each token, never past its max_fail_count (one conditional statement each). */
+  recordFailure(ids: readonly number[], nowMilliseconds: number): Promise<void>;
+  /** fail_count := 0 and the success counters + 1. */
+  recordSuccess(id: number, nowMilliseconds: number): Promise<void>;
+}
+
+export interface ChallengeRepository {
+  insert(challenges: readonly NewChallenge[]): Promise<void>;
+  /** Every challenge of these tokens with this transaction id, used or not. */
+  findByTransaction(transactionId: string, tokenIds: readonly number[]): Promise<Challenge[]>;
+  /** Unused, unexpired challenges with guesses left. */
+  findOpenByToken(tokenId: number, nowMilliseconds: number): Promise<Challenge[]>;
+  listByToken(tokenId: number): Promise<Challenge[]>;
+  /**
+   * Marks the challenge used if, at this instant, it is unused, unexpired, has guesses left and its token
+   * is active and below its fail limit. One conditional UPDATE: of parallel callers exactly one wins.
+   */
+  consume(id: string, nowMilliseconds: number): Promise<boolean>;
+  /** wrong_count + 1 unless the guess budget is already spent. */
+  recordWrongAnswer(id: string): Promise<void>;
+  setDeliveryState(id: string, state: DeliveryState): Promise<void>;
+  deleteById(id: string): Promise<void>;
+  deleteExpired(beforeMilliseconds: number): Promise<number>;
+}
+
+export interface UserRepository {
+  findByLogin(resolver: string, login: string): Promise<User | undefined>;
+  findById(resolver: string, id: string): Promise<User | undefined>;
+  list(resolvers: readonly string[], loginPattern?: string): Promise<User[]>;
+  insert(user: NewUser): Promise<User>;
+  update(resolver: string, login: string, patch: UserPatch): Promise<boolean>;
+  delete(resolver: string, login: string): Promise<boolean>;
+}
+
+export interface RealmRepository {
+  find(name: string): Promise<Realm | undefined>;
+  findDefault(): Promise<Realm | undefined>;
+  list(): Promise<Realm[]>;
+  upsert(name: string, resolvers: readonly string[], nowMilliseconds: number): Promise<void>;
+  setDefault(name: string): Promise<void>;
+  delete(name: string): Promise<boolean>;
+  listResolvers(): Promise<Resolver[]>;
+  upsertResolver(resolver: Resolver, nowMilliseconds: number): Promise<void>;
+  deleteResolver(name: string): Promise<boolean>;
+}
+
+export interface SettingRepository {
+  /** Every stored setting: key -> stored text (secrets still sealed). */
+  getAll(): Promise<Map<string, string>>;
+  setMany(entries: ReadonlyMap<string, string>, nowMilliseconds: number): Promise<void>;
+  delete(key: string): Promise<boolean>;
+}
+
+export interface SmtpServerRepository {
+  list(): Promise<SmtpServer[]>;
+  find(identifier: string): Promise<SmtpServer | undefined>;
+  upsert(server: SmtpServer, nowMilliseconds: number): Promise<void>;
+  delete(identifier: string): Promise<boolean>;
+}
+
+export interface AdminAccount {
+  username: string;
+  passwordHash: string;
+  createdAt: number;
+}
+
+export interface AdminRepository {
+  find(username: string): Promise<AdminAccount | undefined>;
+  list(): Promise<AdminAccount[]>;
+  insert(admin: AdminAccount): Promise<boolean>;
+  setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
+  delete(username: string): Promise<boolean>;
+}
+
+export interface AuditRepository {
+  insert(event: AuditEvent): Promise<void>;
+  list(limit: number): Promise<AuditEvent[]>;
+}
+
+/** The persistence port. `transaction` runs `work` atomically against a store bound to one transaction. */
+export interface Store {
+  readonly tokens: TokenRepository;
+  readonly challenges: ChallengeRepository;
+  readonly users: UserRepository;
+  readonly realms: RealmRepository;
+  readonly settings: SettingRepository;
+  readonly smtpServers: SmtpServerRepository;
+  readonly admins: AdminRepository;
+  readonly audit: AuditRepository;
+  transaction<T>(work: (store: Store) => Promise<T>): Promise<T>;
+}

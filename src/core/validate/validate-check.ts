@@ -1,0 +1,139 @@
+import { isChallengeOpen, type Challenge } from '../challenges/challenge.js';
+import { triggerChallenges } from '../challenges/trigger-challenges.js';
+import { constantTimeEqual } from '../crypto/constant-time-equal.js';
+import type { CoreDeps } from '../deps.js';
+import { splitPinAndOtp } from '../pin/split-pin-and-otp.js';
+import type { Token } from '../tokens/token.js';
+import type { User } from '../users/user.js';
+import { MESSAGES, type ValidateOutcome, type TokenRef } from './outcome.js';
+
+export interface ValidateRequest {
+  /** The tokens in question: the user's, or the one named by serial. */
+  tokens: readonly Token[];
+  user: User | undefined;
+  realm: string;
+  pass: string;
+  transactionId: string | undefined;
+}
+
+function refOf(token: Token): TokenRef {
+  return { serial: token.serial, otpLength: token.otpLength };
+}
+
+function isLockedOut(token: Token): boolean {
+  return token.failCount >= token.maxFailCount;
+}
+
+function isEnabled(token: Token): boolean {
+  return token.isActive && !token.isRevoked && !token.isLocked;
+}
+
+async function verifyPin(deps: CoreDeps, token: Token, candidate: string): Promise<boolean> {
+  if (token.pinHash === null) return constantTimeEqual(candidate, '');
+  return deps.pinHasher.verify(token.pinHash, candidate);
+}
+
+function matchesOtp(deps: CoreDeps, challenge: Challenge, otp: string): boolean {
+  return constantTimeEqual(deps.otpDigester.digest(challenge.id, otp), challenge.otpHash);
+}
+
+/** Step two by transaction id: `pass` is the mailed code alone (SPEC A.5 flows 3-5). */
+async function answerByTransaction(deps: CoreDeps, request: ValidateRequest, transactionId: string): Promise<ValidateOutcome> {
+  const tokensById = new Map(request.tokens.map((token) => [token.id, token]));
+  const challenges = await deps.store.challenges.findByTransaction(transactionId, [...tokensById.keys()]);
+  const now = deps.clock.nowMilliseconds();
+  const missed: Challenge[] = [];
+  let blocked: 'token_disabled' | 'fail_counter_exceeded' | undefined;
+  for (const challenge of challenges) {
+    const token = tokensById.get(challenge.tokenId);
+    if (!token || challenge.usedAt !== null || challenge.expiresAt <= now) continue;
+    if (!isEnabled(token)) { blocked ??= 'token_disabled'; continue; }
+    if (isLockedOut(token)) { blocked = 'fail_counter_exceeded'; continue; }
+    // A spent guess budget answers like a wrong code, right or not, so it is no oracle.
+    if (isChallengeOpen(challenge, now) && matchesOtp(deps, challenge, request.pass)) {
+      if (await deps.store.challenges.consume(challenge.id, now)) {
+        await deps.store.tokens.recordSuccess(token.id, now);
+        return { kind: 'accept', via: 'challenge', message: MESSAGES.challengeMatched, token: refOf(token) };
+      }
+      continue; // another request consumed it first: this one is a replay
+    }
+    missed.push(challenge);
+  }
+  if (missed.length > 0) {
+    await Promise.all(missed.map((challenge) => deps.store.challenges.recordWrongAnswer(challenge.id)));
+    await deps.store.tokens.recordFailure([...new Set(missed.map((challenge) => challenge.tokenId))], now);
+    const token = tokensById.get(missed[0]!.tokenId)!;
+    return { kind: 'reject', reason: 'challenge_mismatch', message: MESSAGES.challengeMismatch, token: refOf(token) };
+  }
+  if (blocked === 'fail_counter_exceeded') return { kind: 'reject', reason: blocked, message: MESSAGES.failCounterExceeded };
+  if (blocked === 'token_disabled') return { kind: 'reject', reason: blocked, message: MESSAGES.tokenDisabled };
+  return { kind: 'reject', reason: 'unknown_transaction', message: MESSAGES.wrongPin };
+}
+
+interface PinMatch {
+  token: Token;
+  /** The OTP part when the PIN matched the front of `pass`; undefined for a PIN-only request. */
+  otp: string | undefined;
+  openChallenges: Challenge[];
+}
+
+/**
+ * Which tokens does `pass` unlock, and how? PIN+OTP is only considered when the token has an open
+ * challenge, because an email token has no code without one (and this spares a KDF run otherwise).
+ */
+async function matchPins(deps: CoreDeps, tokens: readonly Token[], pass: string, now: number): Promise<PinMatch[]> {
+  const matches = await Promise.all(
+    tokens.map(async (token): Promise<PinMatch | undefined> => {
+      const openChallenges = isEnabled(token) ? await deps.store.challenges.findOpenByToken(token.id, now) : [];
+      const split = openChallenges.length > 0 ? splitPinAndOtp(pass, token.otpLength) : undefined;
+      if (split && (await verifyPin(deps, token, split.pin))) return { token, otp: split.otp, openChallenges };
+      if (await verifyPin(deps, token, pass)) return { token, otp: undefined, openChallenges };
+      return undefined;
+    }),
+  );
+  return matches.filter((match): match is PinMatch => match !== undefined);
+}
+
+/** Step one (PIN alone) or PIN+OTP in one pass (SPEC A.5 flows 1, 2, 6-9). */
+async function checkPass(deps: CoreDeps, request: ValidateRequest): Promise<ValidateOutcome> {
+  const now = deps.clock.nowMilliseconds();
+  const matches = await matchPins(deps, request.tokens, request.pass, now);
+  if (matches.length === 0) {
+    await deps.store.tokens.recordFailure(request.tokens.map((token) => token.id), now);
+    return { kind: 'reject', reason: 'wrong_pin', message: MESSAGES.wrongPin };
+  }
+  const usable = matches.filter((match) => isEnabled(match.token) && !isLockedOut(match.token));
+  const withOtp = usable.filter((match) => match.otp !== undefined);
+  for (const match of withOtp) {
+    for (const challenge of match.openChallenges) {
+      if (matchesOtp(deps, challenge, match.otp!) && (await deps.store.challenges.consume(challenge.id, now))) {
+        await deps.store.tokens.recordSuccess(match.token.id, now);
+        return { kind: 'accept', via: 'pin_and_otp', message: MESSAGES.tokenMatched, token: refOf(match.token) };
+      }
+    }
+  }
+  const pinOnly = usable.filter((match) => match.otp === undefined);
+  if (pinOnly.length > 0) {
+    const trigger = await triggerChallenges(deps, pinOnly.map((match) => match.token), request.user, request.realm);
+    if (trigger.challenges.length > 0) return { kind: 'challenge', trigger };
+    return { kind: 'reject', reason: 'mail_failed', message: MESSAGES.mailFailed };
+  }
+  if (withOtp.length > 0) {
+    await Promise.all(withOtp.flatMap((match) => match.openChallenges.map((challenge) => deps.store.challenges.recordWrongAnswer(challenge.id))));
+    await deps.store.tokens.recordFailure(withOtp.map((match) => match.token.id), now);
+    return { kind: 'reject', reason: 'otp_mismatch', message: MESSAGES.wrongOtp, token: refOf(withOtp[0]!.token) };
+  }
+  if (matches.some((match) => isEnabled(match.token))) {
+    return { kind: 'reject', reason: 'fail_counter_exceeded', message: MESSAGES.failCounterExceeded, token: refOf(matches[0]!.token) };
+  }
+  return { kind: 'reject', reason: 'token_disabled', message: MESSAGES.tokenDisabled, token: refOf(matches[0]!.token) };
+}
+
+/** /validate/check: decide ACCEPT, CHALLENGE or REJECT. A failed login is an outcome, never an error. */
+export async function validateCheck(deps: CoreDeps, request: ValidateRequest): Promise<ValidateOutcome> {
+  if (request.tokens.length === 0) return { kind: 'reject', reason: 'no_tokens', message: MESSAGES.noTokens };
+  if (request.transactionId !== undefined && request.transactionId !== '') {
+    return answerByTransaction(deps, request, request.transactionId);
+  }
+  return checkPass(deps, request);
+}

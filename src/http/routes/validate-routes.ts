@@ -1,0 +1,155 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuditEvent } from '../../core/audit-event.js';
+import type { TriggerResult } from '../../core/challenges/trigger-challenges.js';
+import { OtpError } from '../../core/errors.js';
+import { parseUserReference, resolveUser } from '../../core/users/resolve-user.js';
+import type { RealmUser } from '../../core/users/user.js';
+import type { Token } from '../../core/tokens/token.js';
+import { isTokenUsable } from '../../core/tokens/token.js';
+import { triggerChallenges } from '../../core/challenges/trigger-challenges.js';
+import { validateCheck } from '../../core/validate/validate-check.js';
+import type { ValidateOutcome } from '../../core/validate/outcome.js';
+import type { AppDeps } from '../app-deps.js';
+import { authenticationEnvelope } from '../envelope.js';
+import { optionalString, readParams, rejectUnknownParams, type Params } from '../params.js';
+
+/** Everything privacyIDEA's /validate/check takes, so no existing client is refused for an extra field. */
+const CHECK_PARAMS = [
+  'user', 'realm', 'resolver', 'serial', 'pass', 'transaction_id', 'state', 'otponly', 'type', 'client',
+  'exception', 'credential_id', 'credentialid', 'cancel_enrollment', 'request_persistent_cookie', 'resConf',
+] as const;
+const TRIGGER_PARAMS = ['user', 'realm', 'resolver', 'serial', 'type', 'client', 'resConf'] as const;
+
+interface Subject {
+  tokens: Token[];
+  owner: RealmUser | undefined;
+}
+
+/** Who is authenticating: a user (+realm), a serial, or both (then the serial must be the user's). */
+async function resolveSubject(deps: AppDeps, params: Params): Promise<Subject> {
+  const userParam = optionalString(params, 'user');
+  const serial = optionalString(params, 'serial');
+  if (!userParam && !serial) throw new OtpError('PARAMETER_NO_SUBJECT');
+  let owner: RealmUser | undefined;
+  if (userParam) {
+    if (userParam.includes('%')) throw new OtpError('PARAMETER_INVALID', { publicParams: { name: 'user', reason: 'undecodable % escape' } });
+    owner = await resolveUser(deps.store, await parseUserReference(deps.store, userParam, optionalString(params, 'realm') || undefined));
+  }
+  if (serial) {
+    const token = await deps.store.tokens.findBySerial(serial);
+    if (owner && (!token || token.owner?.resolver !== owner.user.resolver || token.owner.userId !== owner.user.id)) {
+      throw new OtpError('SERIAL_NOT_OWNED');
+    }
+    if (!token) return { tokens: [], owner };
+    if (!owner && token.owner) {
+      const user = await deps.store.users.findById(token.owner.resolver, token.owner.userId);
+      if (user) owner = { user, realm: token.owner.realm };
+    }
+    return { tokens: [token], owner };
+  }
+  return { tokens: await deps.store.tokens.findByOwner(owner!.user.resolver, owner!.user.id), owner };
+}
+
+function isoWithZone(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '+00:00');
+}
+
+/** The CHALLENGE detail block (SPEC A.5 flow 1), identical for /validate/check and /validate/triggerchallenge. */
+function challengeDetail(trigger: TriggerResult): Record<string, unknown> {
+  const multi = trigger.challenges.map((challenge) => ({
+    transaction_id: challenge.transactionId,
+    serial: challenge.serial,
+    type: 'email',
+    client_mode: 'interactive',
+    message: trigger.challengeText,
+    attributes: { state: null, valid_until: isoWithZone(challenge.expiresAt), delivery: challenge.deliveryState },
+  }));
+  const last = multi[multi.length - 1];
+  if (!last) return { messages: [], multi_challenge: [] };
+  return {
+    message: [...new Set(multi.map((entry) => entry.message))].join(', '),
+    messages: multi.map((entry) => entry.message),
+    transaction_id: trigger.transactionId,
+    transaction_ids: [trigger.transactionId],
+    multi_challenge: multi,
+    serial: last.serial,
+    type: last.type,
+    client_mode: last.client_mode,
+    attributes: last.attributes,
+    preferred_client_mode: 'interactive',
+  };
+}
+
+function renderOutcome(outcome: ValidateOutcome): Record<string, unknown> {
+  switch (outcome.kind) {
+    case 'challenge':
+      return authenticationEnvelope(false, 'CHALLENGE', challengeDetail(outcome.trigger));
+    case 'accept':
+      return authenticationEnvelope(
+        true,
+        'ACCEPT',
+        outcome.via === 'challenge'
+          ? { message: outcome.message, serial: outcome.token.serial }
+          : { message: outcome.message, serial: outcome.token.serial, type: 'email', otplen: outcome.token.otpLength },
+      );
+    case 'reject': {
+      const detail: Record<string, unknown> = { message: outcome.message };
+      if (outcome.token) {
+        detail['serial'] = outcome.token.serial;
+        detail['type'] = 'email';
+        if (outcome.reason === 'otp_mismatch') detail['otplen'] = outcome.token.otpLength;
+      }
+      return authenticationEnvelope(false, 'REJECT', detail);
+    }
+  }
+}
+
+function auditOf(request: FastifyRequest, action: string, subject: Subject, outcome: ValidateOutcome, now: number): AuditEvent {
+  const serial = outcome.kind === 'challenge' ? outcome.trigger.challenges.map((challenge) => challenge.serial).join(',') : outcome.kind === 'accept' ? outcome.token.serial : outcome.token?.serial ?? subject.tokens[0]?.serial ?? null;
+  return {
+    at: now,
+    action,
+    isSuccess: outcome.kind === 'accept',
+    serial: serial || null,
+    username: subject.owner?.user.login ?? null,
+    realm: subject.owner?.realm ?? null,
+    clientIp: request.ip,
+    info: outcome.kind === 'reject' ? outcome.reason : outcome.kind === 'challenge' ? 'challenge_triggered' : `accepted_${outcome.via}`,
+  };
+}
+
+export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const check = async (request: FastifyRequest): Promise<Record<string, unknown>> => {
+    const params = readParams(request);
+    rejectUnknownParams(params, CHECK_PARAMS);
+    const subject = await resolveSubject(deps, params);
+    const outcome = subject.tokens.length === 0 && optionalString(params, 'serial') && !optionalString(params, 'user')
+      ? ({ kind: 'reject', reason: 'no_such_token', message: 'The token does not exist' } as const)
+      : await validateCheck(deps, {
+          tokens: subject.tokens,
+          user: subject.owner?.user,
+          realm: subject.owner?.realm ?? '',
+          pass: optionalString(params, 'pass') ?? '',
+          // FreeRADIUS sends the RADIUS State attribute as `state`; privacyIDEA treats it as transaction_id.
+          transactionId: optionalString(params, 'transaction_id') || optionalString(params, 'state') || undefined,
+        });
+    await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
+    return renderOutcome(outcome);
+  };
+  app.get('/validate/check', check);
+  app.post('/validate/check', check);
+
+  app.post('/validate/triggerchallenge', async (request) => {
+    deps.sessions.authenticate(request);
+    const params = readParams(request);
+    rejectUnknownParams(params, TRIGGER_PARAMS);
+    const subject = await resolveSubject(deps, params);
+    const usable = subject.tokens.filter(isTokenUsable);
+    const trigger = usable.length > 0 ? await triggerChallenges(deps, usable, subject.owner?.user, subject.owner?.realm ?? '') : undefined;
+    const count = trigger?.challenges.length ?? 0;
+    const outcome: ValidateOutcome = trigger && count > 0 ? { kind: 'challenge', trigger } : { kind: 'reject', reason: usable.length > 0 ? 'mail_failed' : 'no_tokens', message: '' };
+    await deps.store.audit.insert(auditOf(request, 'validate/triggerchallenge', subject, outcome, deps.clock.nowMilliseconds()));
+    if (trigger && count > 0) return authenticationEnvelope(count, 'CHALLENGE', challengeDetail(trigger));
+    return authenticationEnvelope(0, 'REJECT', { messages: [], multi_challenge: [] });
+  });
+}

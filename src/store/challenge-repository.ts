@@ -1,0 +1,122 @@
+import type { Kysely } from 'kysely';
+import type { Challenge, DeliveryState, NewChallenge } from '../core/challenges/challenge.js';
+import type { ChallengeRepository } from '../core/ports.js';
+import type { ChallengeRow, Database } from './schema.js';
+
+function toChallenge(row: ChallengeRow): Challenge {
+  return {
+    id: row.id,
+    transactionId: row.transaction_id,
+    tokenId: Number(row.token_id),
+    otpHash: row.otp_hash,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    usedAt: row.used_at === null ? null : Number(row.used_at),
+    wrongCount: row.wrong_count,
+    maxWrongCount: row.max_wrong_count,
+    deliveryState: row.delivery_state as DeliveryState,
+  };
+}
+
+export function createChallengeRepository(db: Kysely<Database>): ChallengeRepository {
+  return {
+    async insert(challenges: readonly NewChallenge[]): Promise<void> {
+      if (challenges.length === 0) return;
+      await db
+        .insertInto('challenge')
+        .values(
+          challenges.map((challenge) => ({
+            id: challenge.id,
+            transaction_id: challenge.transactionId,
+            token_id: challenge.tokenId,
+            otp_hash: challenge.otpHash,
+            created_at: challenge.createdAt,
+            expires_at: challenge.expiresAt,
+            used_at: null,
+            wrong_count: 0,
+            max_wrong_count: challenge.maxWrongCount,
+            delivery_state: challenge.deliveryState,
+          })),
+        )
+        .execute();
+    },
+
+    async findByTransaction(transactionId: string, tokenIds: readonly number[]): Promise<Challenge[]> {
+      if (tokenIds.length === 0) return [];
+      const rows = await db
+        .selectFrom('challenge')
+        .selectAll()
+        .where('transaction_id', '=', transactionId)
+        .where('token_id', 'in', tokenIds)
+        .execute();
+      return rows.map(toChallenge);
+    },
+
+    async findOpenByToken(tokenId: number, nowMilliseconds: number): Promise<Challenge[]> {
+      const rows = await db
+        .selectFrom('challenge')
+        .selectAll()
+        .where('token_id', '=', tokenId)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', nowMilliseconds)
+        .where((eb) => eb('wrong_count', '<', eb.ref('max_wrong_count')))
+        .orderBy('created_at', 'desc')
+        .execute();
+      return rows.map(toChallenge);
+    },
+
+    async listByToken(tokenId: number): Promise<Challenge[]> {
+      const rows = await db.selectFrom('challenge').selectAll().where('token_id', '=', tokenId).orderBy('created_at', 'desc').execute();
+      return rows.map(toChallenge);
+    },
+
+    async consume(id: string, nowMilliseconds: number): Promise<boolean> {
+      // One statement decides: used, expired, out of guesses, or its token disabled or locked meanwhile.
+      const row = await db
+        .updateTable('challenge')
+        .set({ used_at: nowMilliseconds })
+        .where('id', '=', id)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', nowMilliseconds)
+        .where((eb) => eb('wrong_count', '<', eb.ref('max_wrong_count')))
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('token')
+              .select('token.id')
+              .whereRef('token.id', '=', 'challenge.token_id')
+              .where('token.is_active', '=', 1)
+              .where('token.is_revoked', '=', 0)
+              .where('token.is_locked', '=', 0)
+              .whereRef('token.fail_count', '<', 'token.max_fail_count'),
+          ),
+        )
+        .returning('id')
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
+    async recordWrongAnswer(id: string): Promise<void> {
+      await db
+        .updateTable('challenge')
+        .set((eb) => ({ wrong_count: eb('wrong_count', '+', 1) }))
+        .where('id', '=', id)
+        .where('used_at', 'is', null)
+        .where((eb) => eb('wrong_count', '<', eb.ref('max_wrong_count')))
+        .execute();
+    },
+
+    async setDeliveryState(id: string, state: DeliveryState): Promise<void> {
+      await db.updateTable('challenge').set({ delivery_state: state }).where('id', '=', id).execute();
+    },
+
+    async deleteById(id: string): Promise<void> {
+      await db.deleteFrom('challenge').where('id', '=', id).execute();
+    },
+
+    async deleteExpired(beforeMilliseconds: number): Promise<number> {
+      const result = await db.deleteFrom('challenge').where('expires_at', '<', beforeMilliseconds).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import type { Kysely } from 'kysely';
+import type { Store } from '../core/ports.js';
+import { createAdminRepository } from './admin-repository.js';
+import { createAuditRepository } from './audit-repository.js';
+import { createChallengeRepository } from './challenge-repository.js';
+import { inTransaction } from './in-transaction.js';
+import { createRealmRepository } from './realm-repository.js';
+import type { Database } from './schema.js';
+import { createSettingRepository } from './setting-repository.js';
+import { createSmtpServerRepository } from './smtp-server-repository.js';
+import { createTokenRepository } from './token-repository.js';
+import { createUserRepository } from './user-repository.js';
+
+/** The Store port on Kysely: the same code for SQLite and PostgreSQL. */
+export function createKyselyStore(db: Kysely<Database>, now: () => number): Store {
+  return {
+    tokens: createTokenRepository(db),
+    challenges: createChallengeRepository(db),
+    users: createUserRepository(db, now),
+    realms: createRealmRepository(db),
+    settings: createSettingRepository(db),
+    smtpServers: createSmtpServerRepository(db),
+    admins: createAdminRepository(db),
+    audit: createAuditRepository(db),
+    transaction: <T>(work: (store: Store) => Promise<T>): Promise<T> => inTransaction(db, (trx) => work(createKyselyStore(trx, now))),
+  };
+}

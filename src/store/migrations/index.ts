@@ -1,0 +1,34 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { OtpError } from '../../core/errors.js';
+import type { Database, DialectName } from '../schema.js';
+import { initialMigration } from './0001-initial.js';
+import { defaultRealmMigration } from './0002-default-realm.js';
+
+/** In-code migrations, applied in name order. Append only; never edit one that has shipped. */
+function migrationsFor(dialect: DialectName): Record<string, Migration> {
+  return {
+    '0001-initial': initialMigration(dialect),
+    '0002-default-realm': defaultRealmMigration,
+  };
+}
+
+class InCodeMigrationProvider implements MigrationProvider {
+  readonly #dialect: DialectName;
+  constructor(dialect: DialectName) {
+    this.#dialect = dialect;
+  }
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrationsFor(this.#dialect);
+  }
+}
+
+/**
+ * Brings the schema up to date. On PostgreSQL Kysely holds an advisory lock meanwhile, so nodes that
+ * start together migrate once.
+ */
+export async function migrateToLatest(db: Kysely<Database>, dialect: DialectName): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider(dialect), migrationTableName: 'mailotp_migration', migrationLockTableName: 'mailotp_migration_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw new OtpError('STORE_UNAVAILABLE', { detail: 'migration failed', cause: error });
+  return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
+}
