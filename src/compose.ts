@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/load-config.js';
-import type { Mailer } from './core/ports.js';
+import type { Clock, Mailer } from './core/ports.js';
 import { createHmacOtpDigester } from './core/otp/hmac-otp-digester.js';
 import { createAdminSessions } from './http/admin-session.js';
 import type { AppDeps } from './http/app-deps.js';
@@ -23,7 +23,14 @@ export interface Composed {
 }
 
 /** The one place concrete adapters are chosen and wired (the CLI reuses it). */
-export async function composeDeps(config: Readonly<Config>, overrides: { mailer?: Mailer } = {}): Promise<Composed> {
+export interface Overrides {
+  mailer?: Mailer;
+  /** Tests fix and advance time; production uses the system clock. */
+  clock?: Clock;
+}
+
+export async function composeDeps(config: Readonly<Config>, overrides: Overrides = {}): Promise<Composed> {
+  const clock = overrides.clock ?? systemClock;
   const key = config.masterKey
     ? { masterKey: new Uint8Array(Buffer.from(config.masterKey, 'base64')), isNew: false }
     : loadOrCreateMasterKey(config.dataDir);
@@ -37,15 +44,15 @@ export async function composeDeps(config: Readonly<Config>, overrides: { mailer?
   });
   const mailer = overrides.mailer ?? createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 4 });
   const deps: AppDeps = {
-    store: createKyselyStore(database.db, systemClock.nowMilliseconds),
-    clock: systemClock,
+    store: createKyselyStore(database.db, () => clock.nowMilliseconds()),
+    clock,
     random: cryptoRandomSource,
     pinHasher: hasher,
     passwordHasher: hasher,
     otpDigester: createHmacOtpDigester(keys.otpHmacKey),
     secretBox: createAesSecretBox(keys.encryptionKey),
     mailer,
-    sessions: createAdminSessions(keys.jwtKey, systemClock, config.adminSessionSeconds),
+    sessions: createAdminSessions(keys.jwtKey, clock, config.adminSessionSeconds),
   };
   return {
     deps,

@@ -1,0 +1,125 @@
+import type { AddressInfo } from 'node:net';
+import { simpleParser } from 'mailparser';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { localhostCertificate } from './tls-fixture.js';
+
+export interface ReceivedMail {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html: string;
+  messageId: string;
+  /** Whether the SMTP session was encrypted when the mail arrived. */
+  isSecure: boolean;
+  authUser: string | undefined;
+}
+
+export interface SmtpSinkOptions {
+  /** Implicit TLS from the first byte (port 465 style). */
+  isImplicitTls?: boolean;
+  /** Offer STARTTLS (otherwise the sink hides it). */
+  offersStartTls?: boolean;
+  /** When set, AUTH is required with exactly these credentials. */
+  credentials?: { username: string; password: string };
+  /** Reply to RCPT TO with this SMTP code (e.g. 450 transient, 550 permanent). */
+  rejectRecipientWith?: number;
+}
+
+export interface SmtpSink {
+  port: number;
+  mails: ReceivedMail[];
+  /** Resolves with the next mail to `to` (or the first already received and not yet taken). */
+  nextMail(to: string, timeoutMs?: number): Promise<ReceivedMail>;
+  close(): Promise<void>;
+}
+
+/** A real SMTP server (npm smtp-server) on 127.0.0.1, port 0, collecting parsed mails. */
+export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
+  const mails: ReceivedMail[] = [];
+  const taken = new Set<ReceivedMail>();
+  const waiters: Array<{ to: string; resolve: (mail: ReceivedMail) => void }> = [];
+  const tls = localhostCertificate();
+  const serverOptions: SMTPServerOptions = {
+    secure: options.isImplicitTls ?? false,
+    key: tls.key,
+    cert: tls.cert,
+    hideSTARTTLS: !(options.offersStartTls ?? false),
+    authOptional: options.credentials === undefined,
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: false,
+    logger: false,
+    disabledCommands: options.credentials === undefined ? ['AUTH'] : [],
+    onAuth(auth, _session, callback) {
+      const expected = options.credentials;
+      if (expected && auth.username === expected.username && auth.password === expected.password) {
+        callback(null, { user: auth.username });
+        return;
+      }
+      callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
+    },
+    onRcptTo(_address, _session, callback) {
+      if (options.rejectRecipientWith) {
+        callback(Object.assign(new Error('Recipient refused by test sink'), { responseCode: options.rejectRecipientWith }));
+        return;
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      simpleParser(stream)
+        .then((parsed) => {
+          const mail: ReceivedMail = {
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+            subject: parsed.subject ?? '',
+            text: parsed.text ?? '',
+            html: typeof parsed.html === 'string' ? parsed.html : '',
+            messageId: parsed.messageId ?? '',
+            isSecure: session.secure,
+            authUser: typeof session.user === 'string' ? session.user : undefined,
+          };
+          mails.push(mail);
+          for (const [index, waiter] of waiters.entries()) {
+            if (mail.to.includes(waiter.to)) {
+              waiters.splice(index, 1);
+              taken.add(mail);
+              waiter.resolve(mail);
+              break;
+            }
+          }
+          callback();
+        })
+        .catch((error: Error) => callback(error));
+    },
+  };
+  const server = new SMTPServer(serverOptions);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  server.on('error', () => undefined);
+  const port = ((server as unknown as { server: { address(): AddressInfo } }).server.address()).port;
+  return {
+    port,
+    mails,
+    nextMail(to: string, timeoutMs = 5000): Promise<ReceivedMail> {
+      const ready = mails.find((mail) => !taken.has(mail) && mail.to.includes(to));
+      if (ready) {
+        taken.add(ready);
+        return Promise.resolve(ready);
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no mail to ${to} within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ to, resolve: (mail) => { clearTimeout(timer); resolve(mail); } });
+      });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The code in a mail rendered from mailotp's default template. */
+export function otpFromMail(mail: ReceivedMail): string {
+  const match = /\b(\d{4,10})\b/.exec(mail.text);
+  if (!match?.[1]) throw new Error(`no OTP in mail text: ${mail.text.slice(0, 80)}`);
+  return match[1];
+}
