@@ -6,7 +6,9 @@ import { addAdmin } from '../../src/core/admins/admin-service.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { composeApp, composeDeps, type Composed } from '../../src/compose.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
+import { createSmtpMailer } from '../../src/mail/smtp-mailer.js';
 import { ManualClock } from './manual-clock.js';
+import { localhostCertificate } from './tls-fixture.js';
 import { startSmtpSink, type SmtpSink, type SmtpSinkOptions } from './smtp-sink.js';
 
 export const ADMIN = Object.freeze({ username: 'admin', password: 'correct horse battery staple' });
@@ -53,7 +55,10 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     ...options.env,
   });
   const clock = new ManualClock(Date.now());
-  const composed = await composeDeps(config, { clock });
+  // The sinks use a self-signed localhost certificate; the mailer trusts it the way an operator's
+  // NODE_EXTRA_CA_CERTS would, and still verifies it.
+  const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 2, tls: { ca: localhostCertificate().cert } });
+  const composed = await composeDeps(config, { clock, mailer });
   const app = await composeApp(config, composed, false);
   await app.ready();
   await addAdmin(composed.deps, ADMIN.username, ADMIN.password);
