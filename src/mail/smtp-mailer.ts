@@ -1,68 +1,123 @@
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import nodemailer, { type Transporter } from 'nodemailer';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { OtpError } from '../core/errors.js';
 import type { Mailer, MailMessage, SmtpSettings } from '../core/ports.js';
+import { describeSmtpFailure, SmtpFailure } from './describe-smtp-failure.js';
+
+export { describeSmtpFailure, isTransientSmtpFailure, SmtpFailure, type SmtpFailureDescription } from './describe-smtp-failure.js';
 
 export interface SmtpMailerOptions {
-  /** Keep connections open between mails (nodemailer's pool). */
+  /** Keep connections open between mails (nodemailer's pool), one pool per SMTP server and settings. */
   isPooled: boolean;
   maxConnectionsPerServer: number;
-  /** Extra TLS options for tests (a private CA); production relies on NODE_EXTRA_CA_CERTS. */
+  /**
+   * Trusted CAs for tests. Setting `ca` replaces Node's root store for this mailer; production leaves it
+   * unset and adds private CAs with NODE_EXTRA_CA_CERTS, which extends the root store instead.
+   */
   tls?: { ca?: string | Buffer };
 }
 
-/** nodemailer codes whose failure may pass if tried again (network, timeouts, 4xx replies). */
-const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNRESET', 'ECONNREFUSED']);
-
-export function describeSmtpFailure(error: unknown): { detail: string; isTransient: boolean } {
-  const failure = error as { code?: string; responseCode?: number; command?: string } | null;
-  const code = failure?.code ?? 'EUNKNOWN';
-  const responseCode = failure?.responseCode;
-  const isTransient = responseCode !== undefined ? responseCode >= 400 && responseCode < 500 : TRANSIENT_CODES.has(code);
-  // Only codes and the SMTP command: server reply texts can echo addresses or credentials.
-  const detail = [code, responseCode, failure?.command].filter((part) => part !== undefined).join(' ');
-  return { detail, isTransient };
+interface CachedTransport {
+  fingerprint: string;
+  transport: Transporter;
+  inFlightCount: number;
+  /** Superseded by newer settings for the same identifier: close once the last send on it ends. */
+  isStale: boolean;
 }
 
-function fingerprint(settings: SmtpSettings): string {
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex');
+/** nodemailer's options for one SMTP server: verified TLS, AUTH only with a username, every wait bounded. */
+function transportOptions(settings: SmtpSettings, options: SmtpMailerOptions): SMTPTransport.Options | SMTPPool.Options {
+  const timeoutMs = settings.timeoutSeconds * 1000;
+  const hasAuth = settings.username !== '';
+  return {
+    host: settings.host,
+    port: settings.port,
+    secure: settings.isImplicitTls,
+    requireTLS: settings.isStartTlsRequired,
+    // With a username, AUTH is mandatory: forceAuth makes nodemailer fail (EAUTH) instead of silently
+    // sending unauthenticated when the server does not advertise AUTH. Without one, no AUTH at all.
+    ...(hasAuth ? { auth: { user: settings.username, pass: settings.password }, forceAuth: true } : {}),
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+    dnsTimeout: timeoutMs,
+    // Certificates are always verified (privacyIDEA's smtplib does not). nodemailer sets the SNI name
+    // itself, and only for host names: an IP as servername is invalid (RFC 6066) and makes Node warn.
+    tls: { rejectUnauthorized: true, ...(options.tls?.ca ? { ca: options.tls.ca } : {}) },
+    ...(options.isPooled ? { pool: true, maxConnections: options.maxConnectionsPerServer, maxMessages: 1000 } : {}),
+    logger: false,
+    debug: false,
+  };
+}
+
+/** The message's one recipient; a list here means a bad address slipped past validation, so refuse it. */
+function singleRecipient(to: string): string {
+  const addresses = addressparser(to, { flatten: true });
+  const address = addresses[0]?.address ?? '';
+  if (addresses.length !== 1 || address === '') {
+    throw new OtpError('MAIL_DELIVERY_FAILED', {
+      detail: `refused a recipient list of ${addresses.length} addresses`,
+      cause: new SmtpFailure({ code: 'EENVELOPE', responseCode: undefined, command: 'API', isCertificateFailure: false, isTransient: false, detail: 'EENVELOPE API' }),
+    });
+  }
+  return address;
 }
 
 /** The Mailer port on nodemailer: plain SMTP, STARTTLS, implicit TLS, AUTH only with a username. */
 export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
-  const transports = new Map<string, Transporter>();
+  // Keyed so the cache key, which covers the password, reveals nothing about it even in a heap dump.
+  const fingerprintKey = randomBytes(32);
+  const fingerprint = (settings: SmtpSettings): string =>
+    createHmac('sha256', fingerprintKey).update(JSON.stringify(settings)).digest('hex');
+  /** The current pooled transport per SMTP server identifier. */
+  const pools = new Map<string, CachedTransport>();
+  /** Every transport not yet closed: current pools, stale pools still sending, one-shot transports. */
+  const open = new Set<CachedTransport>();
 
-  function transportFor(settings: SmtpSettings): Transporter {
+  function closeEntry(entry: CachedTransport): void {
+    open.delete(entry);
+    entry.transport.close();
+  }
+
+  function acquire(settings: SmtpSettings): CachedTransport {
     const key = fingerprint(settings);
-    let transport = transports.get(key);
-    if (!transport) {
-      const timeoutMs = settings.timeoutSeconds * 1000;
-      transport = nodemailer.createTransport({
-        host: settings.host,
-        port: settings.port,
-        secure: settings.isImplicitTls,
-        requireTLS: settings.isStartTlsRequired,
-        ...(settings.username !== '' ? { auth: { user: settings.username, pass: settings.password } } : {}),
-        connectionTimeout: timeoutMs,
-        greetingTimeout: timeoutMs,
-        socketTimeout: timeoutMs,
-        // Certificates are always verified (privacyIDEA's smtplib does not); private CAs via NODE_EXTRA_CA_CERTS.
-        tls: { rejectUnauthorized: true, servername: settings.host, ...(options.tls?.ca ? { ca: options.tls.ca } : {}) },
-        ...(options.isPooled ? { pool: true, maxConnections: options.maxConnectionsPerServer, maxMessages: 1000 } : {}),
-        logger: false,
-        debug: false,
-      } as nodemailer.TransportOptions);
-      transports.set(key, transport);
+    if (options.isPooled) {
+      const current = pools.get(settings.identifier);
+      if (current?.fingerprint === key) return current;
+      if (current) {
+        // The server, password or another setting changed: new mails use a new pool, the old one ends.
+        current.isStale = true;
+        if (current.inFlightCount === 0) closeEntry(current);
+      }
     }
-    return transport;
+    const entry: CachedTransport = {
+      fingerprint: key,
+      transport: nodemailer.createTransport(transportOptions(settings, options)),
+      inFlightCount: 0,
+      isStale: !options.isPooled,
+    };
+    if (options.isPooled) pools.set(settings.identifier, entry);
+    open.add(entry);
+    return entry;
+  }
+
+  function release(entry: CachedTransport): void {
+    entry.inFlightCount -= 1;
+    if (entry.isStale && entry.inFlightCount === 0) closeEntry(entry);
   }
 
   return {
     async send(settings: SmtpSettings, message: MailMessage): Promise<void> {
+      const to = singleRecipient(message.to);
+      const entry = acquire(settings);
+      entry.inFlightCount += 1;
       try {
-        await transportFor(settings).sendMail({
+        await entry.transport.sendMail({
           from: message.from,
-          to: message.to,
+          to,
           subject: message.subject,
           text: message.text,
           ...(message.html ? { html: message.html } : {}),
@@ -71,19 +126,20 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
           disableUrlAccess: true,
         });
       } catch (error) {
-        const { detail, isTransient } = describeSmtpFailure(error);
-        if (!options.isPooled) transports.delete(fingerprint(settings));
-        throw new OtpError('MAIL_DELIVERY_FAILED', { detail: `${settings.identifier}: ${detail}${isTransient ? ' (transient)' : ''}`, cause: error });
+        const failure = describeSmtpFailure(error);
+        // The cause is the sanitized SmtpFailure, not nodemailer's error: that one carries the server's
+        // reply text, which loggers print with the cause chain.
+        throw new OtpError('MAIL_DELIVERY_FAILED', {
+          detail: `${settings.identifier}: ${failure.detail} (${failure.isTransient ? 'transient' : 'permanent'})`,
+          cause: new SmtpFailure(failure),
+        });
       } finally {
-        if (!options.isPooled) {
-          transports.get(fingerprint(settings))?.close();
-          transports.delete(fingerprint(settings));
-        }
+        release(entry);
       }
     },
     async close(): Promise<void> {
-      for (const transport of transports.values()) transport.close();
-      transports.clear();
+      for (const entry of [...open]) closeEntry(entry);
+      pools.clear();
     },
   };
 }
