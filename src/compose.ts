@@ -19,6 +19,8 @@ export interface Composed {
   deps: AppDeps;
   database: OpenDatabase;
   isNewKey: boolean;
+  /** Migrations this open applied (empty when the schema was already current); `mailotp migrate` prints them. */
+  appliedMigrations: string[];
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     : loadOrCreateMasterKey(config.dataDir);
   const keys = deriveServerKeys(key.masterKey);
   const database = openDatabase(config.databaseUrl);
-  await migrateToLatest(database.db, database.dialect);
+  const appliedMigrations = await migrateToLatest(database.db, database.dialect);
   const hasher = createArgon2SecretHasher(keys.pinPepper, {
     memoryKiB: config.kdfMemoryKiB,
     iterations: config.kdfIterations,
@@ -58,6 +60,7 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     deps,
     database,
     isNewKey: key.isNew,
+    appliedMigrations,
     async close() {
       await mailer.close();
       await database.close();

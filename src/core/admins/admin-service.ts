@@ -15,11 +15,21 @@ export async function addAdmin(deps: AdminDeps, username: string, password: stri
   if (!USERNAME_PATTERN.test(username)) {
     throw new OtpError('PARAMETER_INVALID', { publicParams: { name: 'username', reason: 'use 1 to 64 letters, digits or ._@-' } });
   }
+  checkAdminPassword(password);
+  const passwordHash = await deps.passwordHasher.hash(password);
+  return deps.store.admins.insert({ username, passwordHash, createdAt: deps.clock.nowMilliseconds() });
+}
+
+function checkAdminPassword(password: string): void {
   if (password.length < MIN_ADMIN_PASSWORD_LENGTH) {
     throw new OtpError('PARAMETER_INVALID', { publicParams: { name: 'password', reason: `use at least ${MIN_ADMIN_PASSWORD_LENGTH} characters` } });
   }
-  const passwordHash = await deps.passwordHasher.hash(password);
-  return deps.store.admins.insert({ username, passwordHash, createdAt: deps.clock.nowMilliseconds() });
+}
+
+/** False when no admin has that name. The same length rule as addAdmin. */
+export async function setAdminPassword(deps: AdminDeps, username: string, password: string): Promise<boolean> {
+  checkAdminPassword(password);
+  return deps.store.admins.setPasswordHash(username, await deps.passwordHasher.hash(password));
 }
 
 let dummyHash: Promise<string> | undefined;
