@@ -4,6 +4,7 @@ import type { CoreDeps } from '../../src/core/deps.js';
 import { OtpError } from '../../src/core/errors.js';
 import { createHmacOtpDigester } from '../../src/core/otp/hmac-otp-digester.js';
 import type { MailMessage, Mailer, RandomSource, SecretBox, SecretHasher, SmtpSettings } from '../../src/core/ports.js';
+import type { Token } from '../../src/core/tokens/token.js';
 import { ManualClock } from './manual-clock.js';
 import { MemoryStore } from './memory-store.js';
 
@@ -113,5 +114,30 @@ export function createFakeDeps(seed: string | number = 1): FakeDeps {
     otpDigester: createHmacOtpDigester(TEST_OTP_KEY),
     secretBox: new FakeSecretBox(),
     mailer: new MemoryMailer(),
+  };
+}
+
+/** A plain Token value for pure functions that only read one (composeOtpMail, recipientOf). */
+export function tokenFixture(overrides: Partial<Token> = {}): Token {
+  return {
+    id: 1,
+    serial: 'PIEM0001',
+    tokenType: 'email',
+    description: '',
+    isActive: true,
+    isRevoked: false,
+    isLocked: false,
+    failCount: 0,
+    maxFailCount: 10,
+    otpLength: 6,
+    count: 0,
+    pinHash: 'hash:1234',
+    owner: null,
+    info: { email: 'alice@example.org' },
+    createdAt: 0,
+    failCountUpdatedAt: null,
+    countAuth: 0,
+    countAuthSuccess: 0,
+    ...overrides,
   };
 }
