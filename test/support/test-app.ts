@@ -18,6 +18,8 @@ export interface TestAppOptions {
   /** Start an SMTP sink and point the email.* settings at it (default: plain SMTP, no auth). */
   smtp?: SmtpSinkOptions | false;
   env?: Record<string, string>;
+  /** Collect every log line (at trace level) here, to check what the server logs. */
+  logLines?: string[];
 }
 
 export interface ApiCall {
@@ -59,7 +61,9 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   // NODE_EXTRA_CA_CERTS would, and still verifies it.
   const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 2, tls: { ca: localhostCertificate().cert } });
   const composed = await composeDeps(config, { clock, mailer });
-  const app = await composeApp(config, composed, false);
+  const logLines = options.logLines;
+  const logger = logLines ? { level: 'trace', stream: { write: (line: string) => void logLines.push(line) } } : false;
+  const app = await composeApp(config, composed, logger);
   await app.ready();
   await addAdmin(composed.deps, ADMIN.username, ADMIN.password);
   const sink = options.smtp === false ? undefined : await startSmtpSink(options.smtp ?? {});
