@@ -17,13 +17,11 @@ export const ERROR_CATALOGUE = {
   REQUEST_TOO_LARGE: { httpStatus: 413, piCode: 905, message: 'ERR905: The request body is too large.' },
   REQUEST_UNSUPPORTED_MEDIA: { httpStatus: 415, piCode: 905, message: 'ERR905: Unsupported content type: {type}' },
   ROUTE_NOT_FOUND: { httpStatus: 404, piCode: 601, message: 'The requested URL was not found on the server.' },
-  METHOD_NOT_ALLOWED: { httpStatus: 405, piCode: 905, message: 'ERR905: Method not allowed.' },
   // users, realms, resolvers
   USER_NOT_FOUND: { httpStatus: 400, piCode: 904, message: 'ERR904: User <{user}> does not exist.' },
   USER_EXISTS: { httpStatus: 400, piCode: 904, message: 'ERR904: User <{user}> already exists.' },
   REALM_NOT_FOUND: { httpStatus: 400, piCode: 904, message: 'ERR904: Realm {realm} does not exist.' },
   RESOLVER_NOT_FOUND: { httpStatus: 400, piCode: 904, message: 'ERR904: Resolver {resolver} does not exist.' },
-  RESOLVER_IN_USE: { httpStatus: 400, piCode: 904, message: 'ERR904: Resolver {resolver} is still in use.' },
   // tokens
   TOKEN_NOT_FOUND: { httpStatus: 404, piCode: 601, message: 'No token found for serials: {serial}' },
   TOKEN_TYPE_UNKNOWN: { httpStatus: 400, piCode: 1610, message: 'ERR1610: init token failed. Unknown token type: {type}' },
