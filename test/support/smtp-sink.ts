@@ -18,17 +18,34 @@ export interface ReceivedMail {
 export interface SmtpSinkOptions {
   /** Implicit TLS from the first byte (port 465 style). */
   isImplicitTls?: boolean;
-  /** Offer STARTTLS (otherwise the sink hides it). */
+  /** Offer STARTTLS (otherwise the sink hides it, but still answers a client that sends it anyway). */
   offersStartTls?: boolean;
+  /** Refuse the STARTTLS command outright, like a server without TLS support. */
+  refusesStartTls?: boolean;
   /** When set, AUTH is required with exactly these credentials. */
   credentials?: { username: string; password: string };
   /** Reply to RCPT TO with this SMTP code (e.g. 450 transient, 550 permanent). */
   rejectRecipientWith?: number;
+  /** With `credentials`: offer and accept AUTH, but also take mail from clients that never authenticate. */
+  isAuthOptional?: boolean;
+}
+
+/** One AUTH command the sink saw (the password is deliberately not kept). */
+export interface AuthAttempt {
+  method: string;
+  username: string;
+  isAccepted: boolean;
 }
 
 export interface SmtpSink {
   port: number;
   mails: ReceivedMail[];
+  /** Every AUTH attempt, in order. */
+  authAttempts: AuthAttempt[];
+  /** SMTP sessions open right now. */
+  openConnectionCount(): number;
+  /** Resolves once exactly `count` sessions are open (now or after later connects/closes). */
+  waitForOpenConnections(count: number, timeoutMs?: number): Promise<void>;
   /** Resolves with the next mail to `to` (or the first already received and not yet taken). */
   nextMail(to: string, timeoutMs?: number): Promise<ReceivedMail>;
   close(): Promise<void>;
@@ -39,20 +56,45 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   const mails: ReceivedMail[] = [];
   const taken = new Set<ReceivedMail>();
   const waiters: Array<{ to: string; resolve: (mail: ReceivedMail) => void }> = [];
+  const authAttempts: AuthAttempt[] = [];
+  // Session ids, so a socket that closes before onConnect ran does not unbalance the count.
+  const openSessions = new Set<string>();
+  const connectionWaiters: Array<{ count: number; resolve: () => void }> = [];
+  const connectionsChanged = (): void => {
+    const openConnections = openSessions.size;
+    for (const waiter of [...connectionWaiters]) {
+      if (waiter.count === openConnections) {
+        connectionWaiters.splice(connectionWaiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
   const tls = localhostCertificate();
   const serverOptions: SMTPServerOptions = {
     secure: options.isImplicitTls ?? false,
     key: tls.key,
     cert: tls.cert,
     hideSTARTTLS: !(options.offersStartTls ?? false),
-    authOptional: options.credentials === undefined,
+    authOptional: options.credentials === undefined || (options.isAuthOptional ?? false),
     authMethods: ['PLAIN', 'LOGIN'],
     allowInsecureAuth: false,
+    // Pooled clients may still hold a session when a test closes the sink; do not wait 30 s for them.
+    closeTimeout: 2000,
     logger: false,
-    disabledCommands: options.credentials === undefined ? ['AUTH'] : [],
+    disabledCommands: [...(options.credentials === undefined ? ['AUTH'] : []), ...(options.refusesStartTls ? ['STARTTLS'] : [])],
+    onConnect(session, callback) {
+      openSessions.add(session.id);
+      connectionsChanged();
+      callback();
+    },
+    onClose(session) {
+      if (openSessions.delete(session.id)) connectionsChanged();
+    },
     onAuth(auth, _session, callback) {
       const expected = options.credentials;
-      if (expected && auth.username === expected.username && auth.password === expected.password) {
+      const isAccepted = expected !== undefined && auth.username === expected.username && auth.password === expected.password;
+      authAttempts.push({ method: auth.method, username: auth.username ?? '', isAccepted });
+      if (isAccepted) {
         callback(null, { user: auth.username });
         return;
       }
@@ -102,6 +144,18 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   return {
     port,
     mails,
+    authAttempts,
+    openConnectionCount: () => openSessions.size,
+    waitForOpenConnections(count: number, timeoutMs = 5000): Promise<void> {
+      if (openSessions.size === count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${openSessions.size} SMTP sessions open, not ${count}, after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        connectionWaiters.push({ count, resolve: () => { clearTimeout(timer); resolve(); } });
+      });
+    },
     nextMail(to: string, timeoutMs = 5000): Promise<ReceivedMail> {
       const ready = mails.find((mail) => !taken.has(mail) && mail.to.includes(to));
       if (ready) {
