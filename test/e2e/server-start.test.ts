@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { otpFromMail, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+
+async function post(url: string, params: Record<string, string>, token?: string): Promise<Record<string, any>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(token ? { authorization: token } : {}) },
+    body: new URLSearchParams(params).toString(),
+  });
+  return (await response.json()) as Record<string, any>;
+}
+
+describe('npm start on a fresh machine: SQLite in ./data, nothing else', () => {
+  let dir: string;
+  let server: ServerProcess;
+  let sink: SmtpSink;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mailotp-fresh-'));
+    sink = await startSmtpSink();
+    server = await startServerProcess({ MAILOTP_ADMIN_USER: 'admin', MAILOTP_ADMIN_PASSWORD: 'first-admin-password' }, dir);
+  });
+  after(async () => {
+    await server.stop();
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates the database and a private key file under ./data and logs where it listens', () => {
+    assert.ok(existsSync(join(dir, 'data', 'mailotp.db')));
+    const keyMode = statSync(join(dir, 'data', 'mailotp.key')).mode & 0o777;
+    assert.equal(keyMode, 0o600);
+    assert.match(server.output(), /Server listening at http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('answers /healthz when ready', async () => {
+    const response = await fetch(`${server.url}/healthz`);
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { status: 'ok' });
+  });
+
+  it('runs the whole flow for a real client: admin, user, token, mail, answer, replay', async () => {
+    const token = (await post(`${server.url}/auth`, { username: 'admin', password: 'first-admin-password' }))['result'].value.token;
+    assert.equal((await post(`${server.url}/system/setConfig`, { 'email.mailserver': '127.0.0.1', 'email.port': String(sink.port), 'email.mailfrom': 'otp@example.test' }, token))['result'].status, true);
+    assert.equal((await post(`${server.url}/user/`, { user: 'carol', email: 'carol@example.test', givenname: 'Carol' }, token))['result'].status, true);
+    assert.equal((await post(`${server.url}/token/init`, { type: 'email', user: 'carol', pin: '2468', email: 'carol@example.test' }, token))['result'].value, true);
+    const challenge = await post(`${server.url}/validate/check`, { user: 'carol', pass: '2468' });
+    assert.equal(challenge['result'].authentication, 'CHALLENGE');
+    const mail = await sink.nextMail('carol@example.test');
+    const otp = otpFromMail(mail);
+    const accept = await post(`${server.url}/validate/check`, { user: 'carol', transaction_id: challenge['detail'].transaction_id, pass: otp });
+    assert.equal(accept['result'].authentication, 'ACCEPT');
+    const replay = await post(`${server.url}/validate/check`, { user: 'carol', transaction_id: challenge['detail'].transaction_id, pass: otp });
+    assert.equal(replay['result'].authentication, 'REJECT');
+    assert.ok(!server.output().includes(otp), 'the OTP reached the log');
+    assert.ok(!server.output().includes('2468'), 'the PIN reached the log');
+    assert.ok(!server.output().includes('first-admin-password'), 'the admin password reached the log');
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    assert.equal(await server.stop('SIGTERM'), 0);
+  });
+
+  it('keeps its key and admin across a restart', async () => {
+    const keyBefore = readFileSync(join(dir, 'data', 'mailotp.key'), 'utf8');
+    server = await startServerProcess({}, dir);
+    assert.equal(readFileSync(join(dir, 'data', 'mailotp.key'), 'utf8'), keyBefore);
+    const auth = await post(`${server.url}/auth`, { username: 'admin', password: 'first-admin-password' });
+    assert.equal(auth['result'].status, true);
+  });
+});
+
+describe('startup refuses a broken configuration clearly', () => {
+  it('lists every problem and exits 1 without a stack trace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-badconf-'));
+    try {
+      await assert.rejects(
+        startServerProcess({ MAILOTP_PORT: 'eighty', MAILOTP_DATABASE_URL: 'mysql://x', MAILOTP_ADMIN_USER: 'only-user' }, dir),
+        (error: Error) => {
+          assert.match(error.message, /exited with 1/);
+          assert.match(error.message, /MAILOTP_PORT must be a whole number/);
+          assert.match(error.message, /MAILOTP_DATABASE_URL must start with sqlite: or postgres:\/\//);
+          assert.match(error.message, /set MAILOTP_ADMIN_USER and MAILOTP_ADMIN_PASSWORD together/);
+          assert.doesNotMatch(error.message, /\n\s+at /);
+          return true;
+        },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('MAILOTP_DATABASE_URL=postgres://… selects PostgreSQL', () => {
+  let database: TestDatabase;
+  let server: ServerProcess;
+  let dir: string;
+  before(async () => {
+    database = await createTestDatabase('postgres');
+    dir = mkdtempSync(join(tmpdir(), 'mailotp-pg-'));
+    server = await startServerProcess({ MAILOTP_DATABASE_URL: database.url, MAILOTP_ADMIN_USER: 'admin', MAILOTP_ADMIN_PASSWORD: 'pg-admin-password' }, dir);
+  });
+  after(async () => {
+    await server.stop();
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('migrates the empty database, serves, and keeps no SQLite file', async () => {
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    assert.equal((await post(`${server.url}/auth`, { username: 'admin', password: 'pg-admin-password' }))['result'].status, true);
+    assert.ok(!existsSync(join(dir, 'data', 'mailotp.db')));
+    assert.doesNotMatch(server.output(), /pg-admin-password/);
+  });
+});
