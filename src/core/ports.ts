@@ -8,7 +8,7 @@ import type { NewUser, User, UserPatch, Realm, Resolver } from './users/user.js'
 import type { SmtpServer } from './settings/smtp-server.js';
 import type { AuditEvent } from './audit-event.js';
 
-/** Wall-clock time. The core never calls Date.now() itself, so tests can fix and advance time. */
+/** Wall-clock time. The core never reads the system clock itself, so tests can fix and advance time. */
 export interface Clock {
   nowMilliseconds(): number;
 }
