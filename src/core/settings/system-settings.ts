@@ -35,8 +35,16 @@ export const DEFAULT_MAIL_TEXT =
   'Your one-time password is {otp}\n\nIt is valid for {validtime} seconds (until {valid_until}).\n' +
   'If you did not try to sign in, you can ignore this mail; somebody who knows your PIN may be trying.';
 
+/**
+ * A frozen lookup table without a prototype: keys come from clients, and on a plain object "constructor"
+ * or "__proto__" would find Object.prototype's members instead of nothing.
+ */
+function lookupTable<T>(entries: Record<string, T>): Readonly<Record<string, T>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
+}
+
 /** Every key /system/setConfig accepts. privacyIDEA spells the sender both email.mailfrom and email.sender. */
-export const SETTING_DEFINITIONS: Readonly<Record<string, SettingDefinition>> = Object.freeze({
+export const SETTING_DEFINITIONS: Readonly<Record<string, SettingDefinition>> = lookupTable({
   'email.mailserver': { kind: 'string', default: 'localhost' },
   'email.port': { kind: 'integer', default: '25', range: [1, 65535] },
   'email.username': { kind: 'string', default: '' },
@@ -52,7 +60,7 @@ export const SETTING_DEFINITIONS: Readonly<Record<string, SettingDefinition>> = 
   'email.max_wrong_answers': { kind: 'integer', default: '3', range: [1, 100] },
 });
 
-const ALIASES: Readonly<Record<string, string>> = Object.freeze({ 'email.sender': 'email.mailfrom' });
+const ALIASES: Readonly<Record<string, string>> = lookupTable({ 'email.sender': 'email.mailfrom' });
 
 /** Shown instead of a stored secret; posting it back keeps the stored value (privacyIDEA's convention). */
 export const CENSORED = '__CENSORED__';
