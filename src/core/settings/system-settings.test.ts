@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { FakeSecretBox } from '../../../test/support/fake-ports.js';
 import { MemoryStore } from '../../../test/support/memory-store.js';
 import { OtpError, type ErrorCode } from '../errors.js';
-import { CENSORED, describeSettings, normalizeSetting, readSystemSettings, updateSettings } from './system-settings.js';
+import { canonicalSettingKey, CENSORED, describeSettings, normalizeSetting, readSystemSettings, SETTING_DEFINITIONS, updateSettings } from './system-settings.js';
+
+/** Names every plain object inherits: a lookup table must not mistake them for settings. */
+const INHERITED_NAMES = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__'];
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -49,8 +52,21 @@ describe('normalizeSetting', () => {
 
   it('rejects an unknown key and a value that is not a string, number or boolean', () => {
     assert.throws(() => normalizeSetting('email.nonsense', 'x'), isOtpError('SETTING_UNKNOWN'));
+    for (const name of INHERITED_NAMES) assert.throws(() => normalizeSetting(name, 'x'), isOtpError('SETTING_UNKNOWN'), name);
     assert.throws(() => normalizeSetting('email.port', { port: 25 }), isOtpError('SETTING_INVALID'));
     assert.throws(() => normalizeSetting('email.port', null), isOtpError('SETTING_INVALID'));
+  });
+});
+
+describe('canonicalSettingKey', () => {
+  it('maps the alias email.sender and leaves every other name as it is', () => {
+    assert.equal(canonicalSettingKey('email.sender'), 'email.mailfrom');
+    assert.equal(canonicalSettingKey('email.port'), 'email.port');
+    for (const name of INHERITED_NAMES) assert.equal(canonicalSettingKey(name), name);
+  });
+
+  it('finds no definition for names inherited from Object.prototype', () => {
+    for (const name of INHERITED_NAMES) assert.equal(SETTING_DEFINITIONS[name], undefined, name);
   });
 });
 
@@ -113,6 +129,15 @@ describe('updateSettings', () => {
       isOtpError('SETTING_INVALID'),
     );
     await assert.rejects(updateSettings(store.settings, box, { 'email.mailserver': 'smtp.example.org', 'email.bogus': '1' }, NOW), isOtpError('SETTING_UNKNOWN'));
+    assert.equal((await store.settings.getAll()).size, 0);
+  });
+
+  it('rejects keys inherited from Object.prototype as unknown and writes nothing', async () => {
+    const store = new MemoryStore();
+    for (const name of INHERITED_NAMES) {
+      const entries = JSON.parse(`{"email.port": "587", ${JSON.stringify(name)}: "x"}`) as Record<string, unknown>;
+      await assert.rejects(updateSettings(store.settings, new FakeSecretBox(), entries, NOW), isOtpError('SETTING_UNKNOWN'), name);
+    }
     assert.equal((await store.settings.getAll()).size, 0);
   });
 });
