@@ -64,7 +64,8 @@ export async function enrolToken(deps: CoreDeps, request: EnrolRequest): Promise
   const pinHash = await deps.pinHasher.hash(request.pin ?? '');
   const now = deps.clock.nowMilliseconds();
 
-  const existing = await deps.store.tokens.findBySerial(serial);
+  // Only a serial the client named can mean re-enrolment; a generated one that collides must fail on insert.
+  const existing = request.serial === undefined ? undefined : await deps.store.tokens.findBySerial(serial);
   if (existing) {
     const isOtherOwner = owner && existing.owner && (existing.owner.resolver !== owner.resolver || existing.owner.userId !== owner.userId);
     if (isOtherOwner) throw new OtpError('TOKEN_SERIAL_EXISTS', { publicParams: { serial } });
