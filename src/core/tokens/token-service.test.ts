@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createFakeDeps, type FakeDeps } from '../../../test/support/fake-ports.js';
+import { createFakeDeps, SeededRandomSource, type FakeDeps } from '../../../test/support/fake-ports.js';
 import { OtpError, type ErrorCode } from '../errors.js';
 import type { RealmUser } from '../users/user.js';
 import { enrolToken, generateSerial, setTokenActive, setTokenInfo, type EnrolRequest } from './token-service.js';
@@ -117,6 +117,18 @@ describe('enrolToken', () => {
     await enrolToken(deps, request({ serial: 'EM1' }));
     const again = await enrolToken(deps, request({ serial: 'EM1', pin: undefined }));
     assert.equal(again.pinHash, 'hash:1234');
+  });
+
+  it('never mistakes a generated serial that happens to exist for a re-enrolment', async () => {
+    // Both enrolments draw the same 8 serial bytes: the second must fail, not rewrite the first token.
+    const deps = createFakeDeps();
+    const sameBytes = [1, 2, 3, 4, 5, 6, 7, 8];
+    deps.random = new SeededRandomSource('collide', [...sameBytes, ...sameBytes]);
+    const first = await enrolToken(deps, request({ email: 'first@example.org' }));
+    await assert.rejects(enrolToken(deps, request({ email: 'second@example.org', pin: '9999' })), isOtpError('TOKEN_SERIAL_EXISTS'));
+    const stored = await deps.store.tokens.findBySerial(first.serial);
+    assert.equal(stored?.info['email'], 'first@example.org');
+    assert.equal(stored?.pinHash, 'hash:1234');
   });
 
   it('refuses to re-enrol a serial that belongs to another user with TOKEN_SERIAL_EXISTS', async () => {
