@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createFakeDeps, type FakeDeps } from '../../../test/support/fake-ports.js';
 import { updateSettings } from '../settings/system-settings.js';
-import { enrolToken, resetFailCount, setTokenActive } from '../tokens/token-service.js';
+import { enrolToken, resetFailCount, setTokenActive, setTokenInfo } from '../tokens/token-service.js';
 import type { Token } from '../tokens/token.js';
 import type { User } from '../users/user.js';
 import { MESSAGES, type ValidateOutcome } from './outcome.js';
@@ -124,6 +124,22 @@ describe('validateCheck', () => {
       assert.equal(world.deps.mailer.attempts.length, 1);
       assert.deepEqual(world.deps.store.allChallenges(), []);
       assert.deepEqual(await world.deps.store.challenges.findOpenByToken(token.id, world.deps.clock.nowMilliseconds()), []);
+    });
+
+    it('still challenges the other tokens when one token\'s mail fails, and withdraws only that one', async () => {
+      const world = await createWorld();
+      const good = await world.enrol({ email: 'good@example.org', serial: 'EM1' });
+      const bad = await world.enrol({ email: 'bad@example.org', serial: 'EM2' });
+      await world.deps.store.smtpServers.upsert({
+        identifier: 'broken', server: 'broken.example.org', port: 25, username: '', sealedPassword: '',
+        sender: 'otp@broken.example.org', isStartTls: false, timeoutSeconds: 10, description: '',
+      }, world.deps.clock.nowMilliseconds());
+      await setTokenInfo(world.deps, bad.serial, 'email.identifier', 'broken');
+      world.deps.mailer.failingHosts.add('broken.example.org');
+      const outcome = assertChallenge(await world.check(PIN));
+      assert.deepEqual(outcome.trigger.challenges.map((challenge) => challenge.serial), [good.serial]);
+      assert.deepEqual(outcome.trigger.failedSerials, [bad.serial]);
+      assert.deepEqual(world.deps.store.allChallenges().map((challenge) => challenge.tokenId), [good.id]);
     });
 
     it('fails over to the next listed SMTP server when the first refuses the mail', async () => {
