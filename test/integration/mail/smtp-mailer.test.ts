@@ -202,6 +202,9 @@ describe('SMTP mailer against a real SMTP server', () => {
 });
 
 describe('SMTP mailer connection pools', () => {
+  // Long enough that no idle socket timeout closes a pooled connection while a test watches it.
+  const pooledSettings = (port: number, overrides: Partial<SmtpSettings> = {}): SmtpSettings =>
+    settingsFor(port, { timeoutSeconds: 60, ...overrides });
   const pooledMailer = (): Mailer => createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1, tls: { ca: localhostCertificate().cert } });
   let sinkA: SmtpSink;
   let sinkB: SmtpSink;
@@ -218,8 +221,8 @@ describe('SMTP mailer connection pools', () => {
   it('reuses one connection for mails with the same settings', async () => {
     const pooled = pooledMailer();
     try {
-      await pooled.send(settingsFor(sinkA.port), messageTo('nina@example.test'));
-      await pooled.send(settingsFor(sinkA.port), messageTo('nina@example.test'));
+      await pooled.send(pooledSettings(sinkA.port), messageTo('nina@example.test'));
+      await pooled.send(pooledSettings(sinkA.port), messageTo('nina@example.test'));
       await sinkA.nextMail('nina@example.test');
       await sinkA.nextMail('nina@example.test');
       assert.equal(sinkA.openConnectionCount(), 1);
@@ -232,7 +235,7 @@ describe('SMTP mailer connection pools', () => {
   it('uses a new transport once the password of an identifier changes', async () => {
     const pooled = pooledMailer();
     try {
-      const base = settingsFor(secured.port, { isStartTlsRequired: true, username: CREDENTIALS.username });
+      const base = pooledSettings(secured.port, { isStartTlsRequired: true, username: CREDENTIALS.username });
       await failureOf(pooled.send({ ...base, password: WRONG_PASSWORD }, messageTo('olga@example.test')));
       await pooled.send({ ...base, password: CREDENTIALS.password }, messageTo('olga@example.test'));
       const mail = await secured.nextMail('olga@example.test');
@@ -246,10 +249,10 @@ describe('SMTP mailer connection pools', () => {
   it('moves to the new server when an identifier is repointed and closes the old pool', async () => {
     const pooled = pooledMailer();
     try {
-      await pooled.send(settingsFor(sinkA.port, { identifier: 'relay' }), messageTo('peggy@example.test'));
+      await pooled.send(pooledSettings(sinkA.port, { identifier: 'relay' }), messageTo('peggy@example.test'));
       await sinkA.nextMail('peggy@example.test');
       assert.equal(sinkA.openConnectionCount(), 1);
-      await pooled.send(settingsFor(sinkB.port, { identifier: 'relay' }), messageTo('peggy@example.test'));
+      await pooled.send(pooledSettings(sinkB.port, { identifier: 'relay' }), messageTo('peggy@example.test'));
       await sinkB.nextMail('peggy@example.test');
       // The stale pool for "relay" is closed, while the new one stays open for the next mail.
       await sinkA.waitForOpenConnections(0);
@@ -262,8 +265,8 @@ describe('SMTP mailer connection pools', () => {
 
   it('closes every pool on close()', async () => {
     const pooled = pooledMailer();
-    await pooled.send(settingsFor(sinkA.port, { identifier: 'first' }), messageTo('quinn@example.test'));
-    await pooled.send(settingsFor(sinkB.port, { identifier: 'second' }), messageTo('quinn@example.test'));
+    await pooled.send(pooledSettings(sinkA.port, { identifier: 'first' }), messageTo('quinn@example.test'));
+    await pooled.send(pooledSettings(sinkB.port, { identifier: 'second' }), messageTo('quinn@example.test'));
     await sinkA.nextMail('quinn@example.test');
     await sinkB.nextMail('quinn@example.test');
     assert.deepEqual([sinkA.openConnectionCount(), sinkB.openConnectionCount()], [1, 1]);
