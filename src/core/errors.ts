@@ -20,6 +20,7 @@ export const ERROR_CATALOGUE = {
   // users, realms, resolvers
   USER_NOT_FOUND: { httpStatus: 400, piCode: 904, message: 'ERR904: User <{user}> does not exist.' },
   USER_EXISTS: { httpStatus: 400, piCode: 904, message: 'ERR904: User <{user}> already exists.' },
+  USER_INVALID: { httpStatus: 400, piCode: 905, message: 'ERR905: Invalid user.' },
   REALM_NOT_FOUND: { httpStatus: 400, piCode: 904, message: 'ERR904: Realm {realm} does not exist.' },
   RESOLVER_NOT_FOUND: { httpStatus: 400, piCode: 904, message: 'ERR904: Resolver {resolver} does not exist.' },
   // tokens

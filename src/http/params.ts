@@ -11,8 +11,13 @@ export type Params = Readonly<Record<string, unknown>>;
 const NO_UNQUOTE_USER_AGENTS = new Set(['privacyidea-cp', 'privacyidea-ldap-proxy', 'simplesamlphp']);
 const USER_AGENT_PRODUCT = /^([a-zA-Z0-9_-]+)(\/\d+[\d.]*)?(\s.*)?$/;
 
+/** The product token of a User-Agent ("PAM/1.1.0" -> "PAM"), parsed as privacyIDEA does; undefined if none. */
+export function userAgentProduct(userAgent: string | undefined): string | undefined {
+  return USER_AGENT_PRODUCT.exec(userAgent ?? '')?.[1];
+}
+
 export function isSecondDecodeWanted(userAgent: string | undefined): boolean {
-  const product = USER_AGENT_PRODUCT.exec(userAgent ?? '')?.[1];
+  const product = userAgentProduct(userAgent);
   return !product || !NO_UNQUOTE_USER_AGENTS.has(product.toLowerCase());
 }
 

@@ -20,6 +20,11 @@ export interface SystemSettings {
   challengeText: string;
   /** Wrong answers one challenge tolerates before it is void. */
   maxWrongAnswersPerChallenge: number;
+  /**
+   * User-agent products that get `attributes: null` in multi_challenge entries: privacyIDEA's PHP client 2.x
+   * (and simpleSAMLphp on it) declares that property a string and crashes on privacyIDEA's own object.
+   */
+  nullAttributesUserAgents: string[];
 }
 
 type Kind = 'string' | 'secret' | 'boolean' | 'integer' | 'template';
@@ -58,6 +63,7 @@ export const SETTING_DEFINITIONS: Readonly<Record<string, SettingDefinition>> = 
   'email.text': { kind: 'template', default: DEFAULT_MAIL_TEXT },
   'email.challenge_text': { kind: 'string', default: 'Enter the OTP from the Email' },
   'email.max_wrong_answers': { kind: 'integer', default: '3', range: [1, 100] },
+  'compat.null_attributes_user_agents': { kind: 'string', default: 'simpleSAMLphp,privacyidea-php-client' },
 });
 
 const ALIASES: Readonly<Record<string, string>> = lookupTable({ 'email.sender': 'email.mailfrom' });
@@ -161,5 +167,6 @@ export async function readSystemSettings(repository: SettingRepository, secretBo
     mailText: get('email.text'),
     challengeText: get('email.challenge_text'),
     maxWrongAnswersPerChallenge: Number(get('email.max_wrong_answers')),
+    nullAttributesUserAgents: get('compat.null_attributes_user_agents').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean),
   });
 }

@@ -11,7 +11,8 @@ import { validateCheck } from '../../core/validate/validate-check.js';
 import type { ValidateOutcome } from '../../core/validate/outcome.js';
 import type { AppDeps } from '../app-deps.js';
 import { authenticationEnvelope } from '../envelope.js';
-import { optionalString, readParams, rejectUnknownParams, type Params } from '../params.js';
+import { optionalString, readParams, rejectUnknownParams, userAgentProduct, type Params } from '../params.js';
+import { readSystemSettings } from '../../core/settings/system-settings.js';
 
 /** Everything privacyIDEA's /validate/check takes, so no existing client is refused for an extra field. */
 const CHECK_PARAMS = [
@@ -32,7 +33,8 @@ async function resolveSubject(deps: AppDeps, params: Params): Promise<Subject> {
   if (!userParam && !serial) throw new OtpError('PARAMETER_NO_SUBJECT');
   let owner: RealmUser | undefined;
   if (userParam) {
-    if (userParam.includes('%')) throw new OtpError('PARAMETER_INVALID', { publicParams: { name: 'user', reason: 'undecodable % escape' } });
+    // privacyIDEA refuses a user name that still holds a % after its second URL-decode.
+    if (userParam.includes('%')) throw new OtpError('USER_INVALID');
     owner = await resolveUser(deps.store, await parseUserReference(deps.store, userParam, optionalString(params, 'realm') || undefined));
   }
   if (serial) {
@@ -54,15 +56,18 @@ function isoWithZone(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '+00:00');
 }
 
-/** The CHALLENGE detail block (SPEC A.5 flow 1), identical for /validate/check and /validate/triggerchallenge. */
-function challengeDetail(trigger: TriggerResult): Record<string, unknown> {
+/**
+ * The CHALLENGE detail block (SPEC A.5 flow 1), identical for /validate/check and /validate/triggerchallenge.
+ * `hasNullAttributes` serves clients that cannot parse privacyIDEA's attributes object (see SystemSettings).
+ */
+function challengeDetail(trigger: TriggerResult, hasNullAttributes: boolean): Record<string, unknown> {
   const multi = trigger.challenges.map((challenge) => ({
     transaction_id: challenge.transactionId,
     serial: challenge.serial,
     type: 'email',
     client_mode: 'interactive',
     message: trigger.challengeText,
-    attributes: { state: null, valid_until: isoWithZone(challenge.expiresAt), delivery: challenge.deliveryState },
+    attributes: hasNullAttributes ? null : { state: null, valid_until: isoWithZone(challenge.expiresAt), delivery: challenge.deliveryState },
   }));
   const last = multi[multi.length - 1];
   if (!last) return { messages: [], multi_challenge: [] };
@@ -80,10 +85,17 @@ function challengeDetail(trigger: TriggerResult): Record<string, unknown> {
   };
 }
 
-function renderOutcome(outcome: ValidateOutcome): Record<string, unknown> {
+async function wantsNullAttributes(deps: AppDeps, request: FastifyRequest): Promise<boolean> {
+  const product = userAgentProduct(request.headers['user-agent']);
+  if (!product) return false;
+  const settings = await readSystemSettings(deps.store.settings, deps.secretBox);
+  return settings.nullAttributesUserAgents.includes(product.toLowerCase());
+}
+
+function renderOutcome(outcome: ValidateOutcome, hasNullAttributes: boolean): Record<string, unknown> {
   switch (outcome.kind) {
     case 'challenge':
-      return authenticationEnvelope(false, 'CHALLENGE', challengeDetail(outcome.trigger));
+      return authenticationEnvelope(false, 'CHALLENGE', challengeDetail(outcome.trigger, hasNullAttributes));
     case 'accept':
       return authenticationEnvelope(
         true,
@@ -134,7 +146,7 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
           transactionId: optionalString(params, 'transaction_id') || optionalString(params, 'state') || undefined,
         });
     await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
-    return renderOutcome(outcome);
+    return renderOutcome(outcome, outcome.kind === 'challenge' && (await wantsNullAttributes(deps, request)));
   };
   app.get('/validate/check', check);
   app.post('/validate/check', check);
@@ -149,7 +161,7 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
     const count = trigger?.challenges.length ?? 0;
     const outcome: ValidateOutcome = trigger && count > 0 ? { kind: 'challenge', trigger } : { kind: 'reject', reason: usable.length > 0 ? 'mail_failed' : 'no_tokens', message: '' };
     await deps.store.audit.insert(auditOf(request, 'validate/triggerchallenge', subject, outcome, deps.clock.nowMilliseconds()));
-    if (trigger && count > 0) return authenticationEnvelope(count, 'CHALLENGE', challengeDetail(trigger));
+    if (trigger && count > 0) return authenticationEnvelope(count, 'CHALLENGE', challengeDetail(trigger, await wantsNullAttributes(deps, request)));
     return authenticationEnvelope(0, 'REJECT', { messages: [], multi_challenge: [] });
   });
 }

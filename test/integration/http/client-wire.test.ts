@@ -61,10 +61,28 @@ for (const database of DATABASES) {
       const { body, contentType } = multipart({ user: 'wire', pass: HARD_PIN });
       const first = await post(body, { 'content-type': contentType, 'user-agent': 'simpleSAMLphp' });
       assert.equal(first['result'].authentication, 'CHALLENGE');
+      // php-client 2.x declares PIChallenge::$attributes a string and throws on privacyIDEA's object.
+      assert.equal(first['detail'].multi_challenge[0].attributes, null);
       const otp = otpFromMail(await t.sink!.nextMail(email));
       const answer = multipart({ user: 'wire', pass: otp, transaction_id: first['detail'].transaction_id });
       const second = await post(answer.body, { 'content-type': answer.contentType, 'user-agent': 'simpleSAMLphp' });
       assert.equal(second['result'].authentication, 'ACCEPT');
+    });
+
+    it('a FreeRADIUS user name that still holds a % after the second decode: ERR905 Invalid user.', async () => {
+      const response = await t.app.inject({
+        method: 'POST', url: '/validate/check', payload: form({ user: uriEncodeKeepingReserved('b%b'), pass: '1' }),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'FreeRADIUS' },
+      });
+      assert.equal(response.statusCode, 400);
+      assert.deepEqual(response.json().result.error, { code: 905, message: 'ERR905: Invalid user.' });
+    });
+
+    it('other clients keep privacyIDEA\'s attributes object in challenges', async () => {
+      const first = await post(form({ user: 'plain', pass: 'secret77' }), { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'PAM/1.1.0' });
+      assert.equal(first['detail'].multi_challenge[0].attributes.state, null);
+      assert.equal(typeof first['detail'].multi_challenge[0].attributes.valid_until, 'string');
+      await t.sink!.nextMail('plain@example.test');
     });
 
     it('the Windows credential provider: form-encoded once; its user agent is exempt from the second decode', async () => {
