@@ -170,6 +170,34 @@ describe('admin UI in headless Chromium (sqlite)', () => {
     assert.equal(await page.getByLabel('Remove the stored password').count(), 0, 'nothing left to remove');
   });
 
+  it('adds an SMTP server, keeps its password on edit and sends a test mail through it', async () => {
+    await page.getByRole('navigation', { name: 'Configuration' }).getByRole('link', { name: 'SMTP servers' }).click();
+    await page.getByRole('heading', { level: 1, name: 'SMTP servers' }).waitFor();
+    const editor = page.getByRole('form', { name: 'Add an SMTP server' });
+    await editor.getByLabel('Identifier').fill('relay');
+    await editor.getByRole('textbox', { name: 'Server', exact: true }).fill('127.0.0.1');
+    await editor.getByLabel('Port').fill(String(t.sink!.port));
+    await editor.getByLabel('Password', { exact: true }).fill('relay pass');
+    await editor.getByLabel('Sender address').fill('relay@example.test');
+    await editor.getByRole('button', { name: 'Add server' }).click();
+    await page.getByRole('status').filter({ hasText: 'The SMTP server "relay" was saved.' }).waitFor();
+
+    await page.getByRole('button', { name: 'Edit relay' }).click();
+    const edit = page.getByRole('form', { name: 'Edit SMTP server "relay"' });
+    assert.equal(await edit.getByLabel('Password', { exact: true }).inputValue(), '');
+    await edit.getByLabel('Description').fill('the test sink');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('row', { name: /the test sink/ }).waitFor();
+    const stored = await t.composed.deps.store.smtpServers.find('relay');
+    assert.equal(t.composed.deps.secretBox.open(stored!.sealedPassword), 'relay pass');
+
+    const test = page.getByRole('form', { name: 'Send a test mail' });
+    await test.getByLabel('Recipient').fill('probe@example.test');
+    await test.getByRole('button', { name: 'Send test mail' }).click();
+    await test.getByRole('status').filter({ hasText: 'A test mail was sent to probe@example.test' }).waitFor();
+    assert.equal((await t.sink!.nextMail('probe@example.test')).from, 'relay@example.test');
+  });
+
   it('adds a user and enrols an email token for them that then works at /validate/check', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
     await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
@@ -239,6 +267,46 @@ describe('admin UI in headless Chromium (sqlite)', () => {
 
     assert.equal(await page.locator('main img').count(), 0, 'no <img> element was created from server data');
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+  });
+
+  it('labels every form control and lets the keyboard cancel a delete', async () => {
+    const unlabelled: string[] = [];
+    for (const [section, heading] of [['Tokens', 'Tokens'], ['Users', 'Users'], ['Config', 'Email token']] as const) {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: section }).click();
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      unlabelled.push(...(await page.evaluate(() =>
+        Array.from(document.querySelectorAll('main input, main select, main textarea'))
+          .filter((control) => (control as HTMLInputElement).labels?.length === 0)
+          .map((control) => control.outerHTML),
+      )));
+    }
+    assert.deepEqual(unlabelled, []);
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tokens' }).click();
+    const row = page.getByRole('row', { name: /Carol laptop/ });
+    await row.getByRole('button', { name: /^Delete/ }).focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Please confirm' });
+    await dialog.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.closest('dialog') !== null), true, 'focus moves into the dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    const tokens = (await t.json('/token/', { params: { user: 'carol' }, method: 'GET' }))['result'].value.tokens;
+    assert.equal(tokens.length, 1, 'Escape deleted nothing');
+  });
+
+  it('sends the admin back to the login with the reason when the session is refused', async () => {
+    await page.evaluate(() => {
+      const key = sessionStorage.key(0)!;
+      sessionStorage.setItem(key, JSON.stringify({ ...JSON.parse(sessionStorage.getItem(key)!), token: 'forged.token.value' }));
+    });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Your token is invalid. Please log in again.' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    await page.getByLabel('Username').fill(ADMIN.username);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
   });
 
   it('logs out and forgets the session', async () => {
