@@ -130,6 +130,13 @@ function buildEditor(server, onSaved, onReset) {
     event.preventDefault();
     notice.hide();
     clearInvalidFields(form);
+    if (identifier.input.value.trim() === '') {
+      // The identifier is part of the URL: without one the request would only meet a bare 404.
+      notice.error('Enter an identifier for the server.');
+      identifier.input.setAttribute('aria-invalid', 'true');
+      identifier.input.focus();
+      return;
+    }
     const newPassword = password.submitValue();
     const body = {
       identifier: identifier.input.value.trim(),
