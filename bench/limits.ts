@@ -1,0 +1,81 @@
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { HttpClient } from './http-client.js';
+import { round } from './latency.js';
+import { closedLoop } from './load.js';
+import { postgresUpdatesPerSecond, sqliteUpdatesPerSecond } from './db-limits.js';
+import type { BenchSettings } from './settings.js';
+
+/** The ceilings this machine puts on mailotp, measured in the same run as mailotp itself. */
+export interface Limits {
+  kdf: { perSecond: number; singleVerifyMs: number; threadPoolSize: number; inFlight: number };
+  /** Bare fastify requests/s per concurrency level: the better of one process and a cluster of `cores` workers. */
+  http: Record<number, number>;
+  httpSingleProcess: Record<number, number>;
+  httpCluster: Record<number, number>;
+  sqliteUpdatesPerSecond: number;
+  /** Per concurrency level; absent when PostgreSQL is not benchmarked. */
+  postgresUpdatesPerSecond: Record<number, number> | undefined;
+}
+
+async function childResult<T>(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ message: T; stop: () => Promise<void> }> {
+  const child = fork(new URL(script, import.meta.url).pathname, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [message] = (await once(child, 'message')) as [T];
+  return {
+    message,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.disconnect();
+      await once(child, 'exit');
+    },
+  };
+}
+
+export async function measureKdf(settings: BenchSettings): Promise<Limits['kdf']> {
+  const threadPoolSize = settings.cores;
+  const inFlight = 2 * settings.cores;
+  const { kdf } = settings;
+  const { message, stop } = await childResult<{ perSecond: number; singleMedianMs: number }>(
+    './kdf-limit-process.js',
+    [kdf.memoryKiB, kdf.iterations, kdf.parallelism, settings.limitDurationMs * 2, inFlight].map(String),
+    { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize) },
+  );
+  await stop();
+  return { perSecond: round(message.perSecond, 1), singleVerifyMs: round(message.singleMedianMs, 1), threadPoolSize, inFlight };
+}
+
+export async function measureBareHttp(settings: BenchSettings, workers: number): Promise<Record<number, number>> {
+  const { message, stop } = await childResult<{ port: number }>('./bare-fastify-process.js', [String(workers)], process.env);
+  const results: Record<number, number> = {};
+  try {
+    for (const concurrency of settings.levels) {
+      const client = new HttpClient(`http://127.0.0.1:${message.port}`, concurrency);
+      // A short warm-up, so JIT and connection set-up are not charged to the ceiling.
+      await closedLoop(concurrency, 300, async () => ((await client.post('/bare', { user: 'u', pass: 'p' })).status === 200 ? 'ok' : 'error'));
+      const result = await closedLoop(concurrency, settings.limitDurationMs, async () =>
+        (await client.post('/bare', { user: 'u', pass: 'p' })).status === 200 ? 'ok' : 'error',
+      );
+      results[concurrency] = result.perSecond;
+      client.close();
+    }
+  } finally {
+    await stop();
+  }
+  return results;
+}
+
+export async function measureLimits(settings: BenchSettings, log: (line: string) => void): Promise<Limits> {
+  const kdf = await measureKdf(settings);
+  log(`  KDF: ${kdf.perSecond} verifications/s on ${settings.cores} cores; one verification ${kdf.singleVerifyMs} ms`);
+  const httpSingleProcess = await measureBareHttp(settings, 1);
+  log(`  bare fastify, 1 process: ${JSON.stringify(httpSingleProcess)} req/s by concurrency`);
+  const httpCluster = await measureBareHttp(settings, settings.cores);
+  log(`  bare fastify, ${settings.cores}-worker cluster: ${JSON.stringify(httpCluster)} req/s by concurrency`);
+  const http: Record<number, number> = {};
+  for (const level of settings.levels) http[level] = Math.max(httpSingleProcess[level] ?? 0, httpCluster[level] ?? 0);
+  const sqlite = sqliteUpdatesPerSecond(settings.limitDurationMs);
+  log(`  bare SQLite single-row update: ${sqlite}/s`);
+  const postgres = settings.databases.includes('postgres') ? await postgresUpdatesPerSecond(settings.levels, settings.limitDurationMs) : undefined;
+  if (postgres) log(`  bare PostgreSQL single-row update: ${JSON.stringify(postgres)}/s by concurrency`);
+  return { kdf, http, httpSingleProcess, httpCluster, sqliteUpdatesPerSecond: sqlite, postgresUpdatesPerSecond: postgres };
+}

@@ -1,0 +1,214 @@
+import { cpus, loadavg, totalmem, type as osType, release } from 'node:os';
+import type { Limits } from './limits.js';
+import type { DatabaseRun, LevelResult } from './scenarios.js';
+import { COSTS } from './scenarios.js';
+import type { BenchSettings } from './settings.js';
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  totalMemoryGiB: number;
+  os: string;
+  node: string;
+  /** 1-minute load average before and after: other work on the machine skews every figure. */
+  loadAverageBefore: number;
+  loadAverageAfter: number;
+}
+
+export interface Target {
+  name: string;
+  goal: string;
+  measured: string;
+  isMet: boolean | undefined;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  isQuick: boolean;
+  machine: Machine;
+  settings: BenchSettings;
+  limits: Limits;
+  runs: DatabaseRun[];
+  targets: Target[];
+}
+
+export function describeMachine(loadAverageBefore: number): Machine {
+  const cpu = cpus();
+  return {
+    cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+    cores: cpu.length,
+    totalMemoryGiB: Math.round(totalmem() / 1073741824),
+    os: `${osType()} ${release()}`,
+    node: process.version,
+    loadAverageBefore,
+    loadAverageAfter: Math.round(loadavg()[0]! * 100) / 100,
+  };
+}
+
+function best(results: LevelResult[], scenario: string, database: string): LevelResult | undefined {
+  return results
+    .filter((result) => result.scenario === scenario && result.database === database)
+    .reduce<LevelResult | undefined>((top, result) => (!top || result.perSecond > top.perSecond ? result : top), undefined);
+}
+
+/** The issue's targets (2-core machine, default KDF), judged on this run. */
+export function judgeTargets(runs: DatabaseRun[]): Target[] {
+  const targets: Target[] = [];
+  const all = runs.flatMap((run) => run.results);
+  for (const run of runs) {
+    const flow = best(all, 'full-flow', run.database);
+    if (flow) {
+      targets.push({
+        name: `full flows, ${run.database}`,
+        goal: '>= 80% of the KDF-bound limit',
+        measured: `${Math.round(flow.fractionOfBound * 100)}% (${flow.perSecond}/s of ${flow.bound.perSecond}/s, c=${flow.concurrency})`,
+        isMet: flow.bound.name === 'kdf' ? flow.fractionOfBound >= 0.8 : undefined,
+      });
+    }
+  }
+  const sqliteAnswers = best(all, 'transaction-answer', 'sqlite');
+  if (sqliteAnswers) {
+    targets.push({ name: 'transaction_id answers, sqlite', goal: '>= 3000/s', measured: `${sqliteAnswers.perSecond}/s (c=${sqliteAnswers.concurrency})`, isMet: sqliteAnswers.perSecond >= 3000 });
+  }
+  for (const run of runs) {
+    const halfPeak = run.results.find((result) => result.scenario === 'pin-only-half-peak');
+    if (halfPeak?.latency) {
+      targets.push({
+        name: `PIN-only p99 at half peak, ${run.database}`,
+        goal: '<= 50 ms',
+        measured: `${halfPeak.latency.p99Ms} ms at ${halfPeak.targetRatePerSecond}/s`,
+        isMet: halfPeak.latency.p99Ms <= 50 && halfPeak.errors === 0,
+      });
+    }
+    const stalls = Object.values(run.metricsAfter).map((metrics) => metrics.eventLoopMaxStallMs).filter((value): value is number => value !== undefined);
+    targets.push({
+      name: `longest event-loop stall, ${run.database}`,
+      goal: '<= 20 ms',
+      measured: stalls.length > 0 ? `${Math.max(...stalls)} ms` : 'not measured: the server has no /metrics endpoint',
+      isMet: stalls.length > 0 ? Math.max(...stalls) <= 20 : undefined,
+    });
+    targets.push({ name: `peak RSS, ${run.database}`, goal: '< 200 MB', measured: `${run.peakRssMiB} MiB (${run.serverProcessCount} process(es))`, isMet: run.peakRssMiB * 1.048576 < 200 });
+  }
+  return targets;
+}
+
+const SCENARIO_LABELS: Record<string, string> = {
+  'full-flow': 'full flow (PIN, mail, answer)',
+  'pin-and-otp': 'PIN+OTP in one pass',
+  'transaction-answer': 'transaction_id answer',
+  'wrong-pin': 'wrong-PIN rejection',
+  'pin-only-half-peak': 'PIN-only at half peak (open loop)',
+};
+
+function ms(value: number | undefined): string {
+  return value === undefined ? '–' : String(value);
+}
+
+export function markdown(report: BenchReport): string {
+  const { machine, limits, settings } = report;
+  const lines: string[] = [];
+  lines.push(`# mailotp benchmark${report.isQuick ? ' (quick smoke run: not for the README)' : ''}`);
+  lines.push('');
+  lines.push(`Run ${report.startedAt} on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
+    `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server, the SMTP sink and the load driver share these cores).`);
+  lines.push(`KDF: Argon2id m=${settings.kdf.memoryKiB} KiB, t=${settings.kdf.iterations}, p=${settings.kdf.parallelism}: one verification takes ${limits.kdf.singleVerifyMs} ms.`);
+  lines.push('');
+  lines.push('## Limits of this machine');
+  lines.push('');
+  lines.push('| limit | value |');
+  lines.push('| --- | --- |');
+  lines.push(`| Argon2id verifications/s, all cores (UV_THREADPOOL_SIZE=${limits.kdf.threadPoolSize}, ${limits.kdf.inFlight} in flight) | ${limits.kdf.perSecond} |`);
+  for (const level of settings.levels) {
+    lines.push(`| bare fastify route req/s, c=${level} (1 process / ${settings.cores}-worker cluster) | ${limits.httpSingleProcess[level]} / ${limits.httpCluster[level]} |`);
+  }
+  lines.push(`| bare SQLite single-row UPDATE/s (WAL, synchronous=NORMAL) | ${limits.sqliteUpdatesPerSecond} |`);
+  if (limits.postgresUpdatesPerSecond) {
+    lines.push(`| bare PostgreSQL single-row UPDATE/s by concurrency (pool of 10) | ${Object.entries(limits.postgresUpdatesPerSecond).map(([level, value]) => `c=${level}: ${value}`).join(', ')} |`);
+  }
+  lines.push('');
+  lines.push('## Results');
+  lines.push('');
+  lines.push('Throughput counts only checked answers (CHALLENGE / ACCEPT / REJECT as expected). Latency in ms; "mail" is request sent -> SMTP sink accepted the mail. ' +
+    'The bound is the smallest of: KDF/s ÷ KDF runs per op, bare-route req/s ÷ HTTP requests per op, bare single-row writes/s ÷ writes per op (estimated).');
+  lines.push('');
+  lines.push('| scenario | db | conc. | ops/s | p50 | p99 | max | mail p50 | mail p99 | bound | of bound | errors |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+  for (const run of report.runs) {
+    for (const result of run.results) {
+      const concurrency = result.concurrency === 0 ? `${result.targetRatePerSecond}/s` : String(result.concurrency);
+      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${concurrency} | ${result.perSecond} ${COSTS[result.scenario].unit}/s | ${ms(result.latency?.p50Ms)} | ${ms(result.latency?.p99Ms)} | ${ms(result.latency?.maxMs)} | ` +
+        `${ms(result.mail?.p50Ms)} | ${ms(result.mail?.p99Ms)} | ${result.bound.name} ${result.bound.perSecond}/s | ${Math.round(result.fractionOfBound * 100)}% | ${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''} |`);
+    }
+  }
+  lines.push('');
+  lines.push('Full flows, step by step (ms):');
+  lines.push('');
+  lines.push('| db | conc. | PIN-only p50 | PIN-only p99 | answer p50 | answer p99 |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const run of report.runs) {
+    for (const result of run.results.filter((entry) => entry.steps)) {
+      lines.push(`| ${result.database} | ${result.concurrency} | ${ms(result.steps?.pinOnly?.p50Ms)} | ${ms(result.steps?.pinOnly?.p99Ms)} | ${ms(result.steps?.answer?.p50Ms)} | ${ms(result.steps?.answer?.p99Ms)} |`);
+    }
+  }
+  lines.push('');
+  lines.push('## Server');
+  lines.push('');
+  lines.push('| db | seed 1 user + token (s total) | peak RSS (sampled) | sum of VmHWM | longest event-loop stall | mails missing |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const run of report.runs) {
+    const stalls = Object.values(run.metricsAfter).map((metrics) => metrics.eventLoopMaxStallMs).filter((value): value is number => value !== undefined);
+    lines.push(`| ${run.database} | ${run.seedSeconds} | ${run.peakRssMiB} MiB | ${run.highWaterRssMiB} MiB | ${stalls.length > 0 ? `${Math.max(...stalls)} ms` : 'n/a (no /metrics)'} | ${run.mailsMissing} |`);
+  }
+  lines.push('');
+  lines.push('## Targets (issue 5)');
+  lines.push('');
+  lines.push('| target | goal | measured | met |');
+  lines.push('| --- | --- | --- | --- |');
+  for (const target of report.targets) lines.push(`| ${target.name} | ${target.goal} | ${target.measured} | ${target.isMet === undefined ? 'n/a' : target.isMet ? 'yes' : 'NO'} |`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * A hand-written horizontal bar chart: one bar per scenario, database and level, its length the
+ * fraction of the bound that limits it (so KDF-bound and HTTP-bound scenarios share one axis), with
+ * the absolute figures written beside it and the 80% line of the issue's first target.
+ */
+export function svgChart(report: BenchReport): string {
+  const rows = report.runs.flatMap((run) => run.results);
+  const labelWidth = 330;
+  const barWidth = 420;
+  const rowHeight = 20;
+  const top = 50;
+  const height = top + rows.length * rowHeight + 40;
+  const width = labelWidth + barWidth + 250;
+  const scaleMax = Math.max(1, ...rows.map((row) => row.fractionOfBound));
+  const x = (fraction: number): number => labelWidth + (fraction / scaleMax) * barWidth;
+  const colour: Record<string, string> = { kdf: '#d9822b', http: '#2b6cd9', db: '#3a9d5d' };
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
+  parts.push(`<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(`mailotp throughput as a fraction of the machine's bound (${report.machine.cores} cores, ${report.machine.cpuModel})`)}</text>`);
+  parts.push(`<text x="10" y="38" fill="#555">bar colour = binding limit: <tspan fill="${colour['kdf']}">KDF</tspan>, <tspan fill="${colour['http']}">bare HTTP route</tspan>, <tspan fill="${colour['db']}">bare DB write</tspan>; dashed line = 80%</text>`);
+  rows.forEach((row, index) => {
+    const y = top + index * rowHeight;
+    const concurrency = row.concurrency === 0 ? `${row.targetRatePerSecond}/s open` : `c=${row.concurrency}`;
+    parts.push(`<text x="${labelWidth - 8}" y="${y + 14}" text-anchor="end">${escapeXml(`${SCENARIO_LABELS[row.scenario]} · ${row.database} · ${concurrency}`)}</text>`);
+    parts.push(`<rect x="${labelWidth}" y="${y + 3}" width="${Math.max(1, x(row.fractionOfBound) - labelWidth).toFixed(1)}" height="${rowHeight - 6}" fill="${colour[row.bound.name]}"/>`);
+    parts.push(`<text x="${x(row.fractionOfBound) + 6}" y="${y + 14}" fill="#333">${escapeXml(`${Math.round(row.fractionOfBound * 100)}%  ${row.perSecond}/s of ${row.bound.perSecond}/s`)}</text>`);
+  });
+  const axisY = top + rows.length * rowHeight;
+  parts.push(`<line x1="${x(0.8)}" y1="${top}" x2="${x(0.8)}" y2="${axisY}" stroke="#c00" stroke-dasharray="4 3"/>`);
+  parts.push(`<line x1="${labelWidth}" y1="${axisY}" x2="${labelWidth + barWidth}" y2="${axisY}" stroke="#000"/>`);
+  for (let tick = 0; tick <= scaleMax + 1e-9; tick += 0.25) {
+    parts.push(`<line x1="${x(tick)}" y1="${axisY}" x2="${x(tick)}" y2="${axisY + 4}" stroke="#000"/>`);
+    parts.push(`<text x="${x(tick)}" y="${axisY + 16}" text-anchor="middle">${Math.round(tick * 100)}%</text>`);
+  }
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}

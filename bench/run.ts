@@ -1,0 +1,58 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { measureLimits } from './limits.js';
+import { Mailbox } from './mailbox.js';
+import { describeMachine, judgeTargets, markdown, svgChart, type BenchReport } from './report.js';
+import { benchDatabase, type DatabaseRun } from './scenarios.js';
+import { readSettings } from './settings.js';
+
+/**
+ * `npm run bench`: measure this machine's ceilings, then mailotp on each database, in one run, and
+ * write bench/results/latest.{json,md,svg} (quick.* for BENCH_QUICK=1). Every load goes to 127.0.0.1
+ * only and every loop is bounded in time.
+ */
+async function main(): Promise<void> {
+  const settings = readSettings(process.env);
+  const log = (line: string): void => void process.stdout.write(`${line}\n`);
+  const startedAt = new Date().toISOString();
+  const loadAverageBefore = Math.round(loadavg()[0]! * 100) / 100;
+  if (loadAverageBefore > settings.cores / 2) log(`! load average ${loadAverageBefore} on ${settings.cores} cores: other work is running, figures will be low`);
+  log(`mailotp benchmark (${settings.isQuick ? 'quick' : 'full'}): levels ${settings.levels.join(', ')}, ${settings.levelDurationMs} ms each, ${settings.userCount} users, databases ${settings.databases.join(', ')}`);
+  log('limits:');
+  const limits = await measureLimits(settings, log);
+  const mailbox = await Mailbox.start();
+  const runs: DatabaseRun[] = [];
+  try {
+    for (const database of settings.databases) {
+      log(`${database}:`);
+      runs.push(await benchDatabase(database, settings, mailbox, limits, log));
+    }
+  } finally {
+    await mailbox.close();
+  }
+  const report: BenchReport = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    isQuick: settings.isQuick,
+    machine: describeMachine(loadAverageBefore),
+    settings,
+    limits,
+    runs,
+    targets: judgeTargets(runs),
+  };
+  const directory = new URL('../../bench/results/', import.meta.url).pathname;
+  mkdirSync(directory, { recursive: true });
+  const base = `${directory}${settings.isQuick ? 'quick' : 'latest'}`;
+  const table = markdown(report);
+  writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${base}.md`, table);
+  writeFileSync(`${base}.svg`, svgChart(report));
+  log('');
+  log(table);
+  log(`written: ${base}.json, ${base}.md, ${base}.svg`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`benchmark failed: ${String((error as Error)?.stack ?? error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,362 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase } from '../test/support/databases.js';
+import { HttpClient } from './http-client.js';
+import { LatencyRecorder, round, wallClockMs, type LatencySummary } from './latency.js';
+import { closedLoop, openLoop, type LoopResult, type OpOutcome } from './load.js';
+import type { Limits } from './limits.js';
+import type { Mailbox } from './mailbox.js';
+import { RssSampler } from './process-stats.js';
+import { startBenchServer } from './server-process.js';
+import type { BenchSettings, DatabaseKind } from './settings.js';
+
+export type ScenarioName = 'full-flow' | 'pin-and-otp' | 'transaction-answer' | 'wrong-pin' | 'pin-only-half-peak';
+
+/**
+ * What one operation of each scenario costs in the resources that can bound it, as the server does it
+ * today (src/core/validate/validate-check.ts): KDF runs, HTTP requests, and single-row writes
+ * (challenge insert/consume, token counters, audit row). The write counts are estimates for the
+ * DB-bound ceiling; the KDF and HTTP counts are exact.
+ */
+export const COSTS: Record<ScenarioName, { kdf: number; httpRequests: number; dbWrites: number; unit: string }> = {
+  'full-flow': { kdf: 1, httpRequests: 2, dbWrites: 6, unit: 'flows' },
+  'pin-and-otp': { kdf: 1, httpRequests: 1, dbWrites: 3, unit: 'req' },
+  'transaction-answer': { kdf: 0, httpRequests: 1, dbWrites: 3, unit: 'req' },
+  'wrong-pin': { kdf: 1, httpRequests: 1, dbWrites: 2, unit: 'req' },
+  'pin-only-half-peak': { kdf: 1, httpRequests: 1, dbWrites: 3, unit: 'req' },
+};
+
+export interface Bound {
+  name: 'kdf' | 'http' | 'db';
+  perSecond: number;
+}
+
+/** The ceiling that binds a scenario at a concurrency: the smallest of what KDF, HTTP and DB allow per op. */
+export function boundFor(scenario: ScenarioName, database: DatabaseKind, concurrency: number, limits: Limits): Bound {
+  const cost = COSTS[scenario];
+  const nearestLevel = (table: Record<number, number>): number => {
+    const levels = Object.keys(table).map(Number);
+    const level = levels.reduce((best, candidate) => (Math.abs(candidate - concurrency) < Math.abs(best - concurrency) ? candidate : best), levels[0]!);
+    return table[level]!;
+  };
+  const bounds: Bound[] = [{ name: 'http', perSecond: nearestLevel(limits.http) / cost.httpRequests }];
+  if (cost.kdf > 0) bounds.push({ name: 'kdf', perSecond: limits.kdf.perSecond / cost.kdf });
+  const dbUpdates = database === 'sqlite' ? limits.sqliteUpdatesPerSecond : limits.postgresUpdatesPerSecond ? nearestLevel(limits.postgresUpdatesPerSecond) : undefined;
+  if (dbUpdates !== undefined) bounds.push({ name: 'db', perSecond: dbUpdates / cost.dbWrites });
+  const binding = bounds.reduce((lowest, bound) => (bound.perSecond < lowest.perSecond ? bound : lowest));
+  return { name: binding.name, perSecond: round(binding.perSecond, 1) };
+}
+
+export interface LevelResult {
+  scenario: ScenarioName;
+  database: DatabaseKind;
+  /** Closed-loop workers; 0 for the open-loop scenario. */
+  concurrency: number;
+  /** Open loop only: the arrival rate asked for. */
+  targetRatePerSecond?: number;
+  elapsedSeconds: number;
+  completed: number;
+  errors: number;
+  perSecond: number;
+  endedBy: LoopResult['endedBy'];
+  latency: LatencySummary | undefined;
+  /** Full flows: each step apart. */
+  steps?: { pinOnly: LatencySummary | undefined; answer: LatencySummary | undefined };
+  /** Request sent -> SMTP sink accepted the mail. */
+  mail: LatencySummary | undefined;
+  bound: Bound;
+  fractionOfBound: number;
+}
+
+export interface ServerMetrics {
+  eventLoopMaxStallMs: number | undefined;
+  residentMemoryMiB: number | undefined;
+}
+
+export interface DatabaseRun {
+  database: DatabaseKind;
+  seedSeconds: number;
+  results: LevelResult[];
+  /** After each scenario: the server's own /metrics (undefined while the server has none). */
+  metricsAfter: Record<string, ServerMetrics>;
+  peakRssMiB: number;
+  highWaterRssMiB: number;
+  serverProcessCount: number;
+  mailsMissing: number;
+}
+
+const PIN = '2468';
+const WRONG_PIN = '1357';
+const PREFILL_CONCURRENCY = 16;
+
+interface Pending {
+  user: string;
+  transactionId: string;
+  otp: string;
+}
+
+function emailOf(user: string): string {
+  return `${user}@bench.test`;
+}
+
+function parseMetrics(text: string): ServerMetrics {
+  const value = (name: string): number | undefined => {
+    const match = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`, 'm').exec(text);
+    return match ? Number(match[1]) : undefined;
+  };
+  const stallSeconds = value('mailotp_event_loop_max_stall_seconds');
+  const rssBytes = value('process_resident_memory_bytes');
+  return {
+    eventLoopMaxStallMs: stallSeconds === undefined ? undefined : round(stallSeconds * 1000, 1),
+    residentMemoryMiB: rssBytes === undefined ? undefined : round(rssBytes / 1048576, 1),
+  };
+}
+
+/**
+ * One database: start mailotp as a user would, seed users and tokens through the admin API, then run
+ * every scenario at every level, checking each answer (an error never counts as throughput).
+ */
+export async function benchDatabase(
+  database: DatabaseKind,
+  settings: BenchSettings,
+  mailbox: Mailbox,
+  limits: Limits,
+  log: (line: string) => void,
+): Promise<DatabaseRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailotp-bench-'));
+  const db = database === 'sqlite'
+    ? { url: `sqlite:${join(dir, 'mailotp.db')}`, drop: async () => undefined }
+    : await createTestDatabase('postgres');
+  const passThrough: Record<string, string> = {};
+  for (const name of ['MAILOTP_KDF_MEMORY_KIB', 'MAILOTP_KDF_ITERATIONS', 'MAILOTP_KDF_PARALLELISM', 'UV_THREADPOOL_SIZE']) {
+    if (process.env[name]) passThrough[name] = process.env[name]!;
+  }
+  const server = await startBenchServer(
+    {
+      ...passThrough,
+      MAILOTP_DATA_DIR: join(dir, 'data'),
+      MAILOTP_DATABASE_URL: db.url,
+      MAILOTP_ADMIN_USER: 'bench-admin',
+      MAILOTP_ADMIN_PASSWORD: 'bench-admin-password',
+      MAILOTP_LOG_LEVEL: 'warn',
+    },
+    dir,
+  );
+  const rss = new RssSampler(server.child.pid!);
+  const admin = new HttpClient(server.url, PREFILL_CONCURRENCY);
+  let expectedMails = mailbox.received;
+  const results: LevelResult[] = [];
+  const metricsAfter: Record<string, ServerMetrics> = {};
+  try {
+    const auth = await admin.post('/auth', { username: 'bench-admin', password: 'bench-admin-password' });
+    const adminToken: string = auth.body?.result?.value?.token;
+    if (!adminToken) throw new Error(`admin login failed: ${JSON.stringify(auth.body)}`);
+    const config = await admin.post('/system/setConfig', { 'email.mailserver': '127.0.0.1', 'email.port': String(mailbox.port), 'email.mailfrom': 'otp@bench.test' }, adminToken);
+    if (config.body?.result?.status !== true) throw new Error(`setConfig failed: ${JSON.stringify(config.body)}`);
+
+    const seedStart = performance.now();
+    const users = Array.from({ length: settings.userCount }, (_, index) => `bench${String(index).padStart(4, '0')}`);
+    let nextSeed = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (nextSeed < users.length) {
+          const user = users[nextSeed++]!;
+          const created = await admin.post('/user/', { user, email: emailOf(user) }, adminToken);
+          if (created.body?.result?.status !== true) throw new Error(`creating ${user} failed: ${JSON.stringify(created.body)}`);
+          const token = await admin.post('/token/init', { type: 'email', user, pin: PIN, email: emailOf(user) }, adminToken);
+          if (token.body?.result?.value !== true) throw new Error(`enrolling ${user} failed: ${JSON.stringify(token.body)}`);
+        }
+      }),
+    );
+    const seedSeconds = round((performance.now() - seedStart) / 1000, 1);
+    log(`  seeded ${users.length} users with email tokens in ${seedSeconds} s`);
+    // Disjoint users per scenario: wrong PINs lock tokens, and open challenges change what a PIN costs.
+    const quarter = Math.floor(users.length / 4);
+    const groups = {
+      flow: users.slice(0, quarter),
+      pinAndOtp: users.slice(quarter, 2 * quarter),
+      transaction: users.slice(2 * quarter, 3 * quarter),
+      wrongPin: users.slice(3 * quarter),
+    };
+
+    /** Worker w of c takes users w, w+c, w+2c, ...: no user has two requests of one worker set in flight. */
+    const userPicker = (group: string[], concurrency: number) => {
+      const counters = new Array<number>(concurrency).fill(0);
+      return (worker: number): string => {
+        const slots = Math.max(1, Math.floor(group.length / concurrency));
+        const index = worker % group.length + concurrency * (counters[worker]!++ % slots);
+        return group[index % group.length]!;
+      };
+    };
+
+    const settle = async (label: string): Promise<void> => {
+      rss.refreshTree();
+      const settled = await mailbox.settle(expectedMails);
+      if (!settled.isComplete) {
+        log(`  ! ${settled.missing} mails never arrived after ${label}`);
+        expectedMails = mailbox.received;
+      }
+      const response = await admin.get('/metrics');
+      metricsAfter[label] = response.status === 200 && typeof response.body === 'string' ? parseMetrics(response.body) : { eventLoopMaxStallMs: undefined, residentMemoryMiB: undefined };
+    };
+
+    /** Challenges triggered by the admin (no PIN, so no KDF), with each code read from its mail. */
+    const prefill = async (group: string[], count: number): Promise<Pending[]> => {
+      const pending: Pending[] = [];
+      let started = 0;
+      const picker = userPicker(group, PREFILL_CONCURRENCY);
+      await Promise.all(
+        Array.from({ length: PREFILL_CONCURRENCY }, async (_, worker) => {
+          while (started < count) {
+            started += 1;
+            const user = picker(worker);
+            const response = await admin.post('/validate/triggerchallenge', { user }, adminToken);
+            const transactionId: string | undefined = response.body?.detail?.transaction_id;
+            if (!transactionId) throw new Error(`triggerchallenge for ${user} failed: ${JSON.stringify(response.body)}`);
+            expectedMails += 1;
+            const mail = await mailbox.next(emailOf(user));
+            if (!mail.otp) throw new Error(`no code in the mail to ${user}`);
+            pending.push({ user, transactionId, otp: mail.otp });
+          }
+        }),
+      );
+      return pending;
+    };
+
+    const record = (scenario: ScenarioName, loop: LoopResult, extra: Partial<LevelResult> = {}): LevelResult => {
+      const bound = boundFor(scenario, database, loop.concurrency || 1, limits);
+      const result: LevelResult = {
+        scenario,
+        database,
+        concurrency: loop.concurrency,
+        elapsedSeconds: loop.elapsedSeconds,
+        completed: loop.completed,
+        errors: loop.errors,
+        perSecond: loop.perSecond,
+        endedBy: loop.endedBy,
+        latency: loop.latency.summary(),
+        mail: undefined,
+        bound,
+        fractionOfBound: round(loop.perSecond / bound.perSecond, 3),
+        ...extra,
+      };
+      results.push(result);
+      const latency = result.latency ? `p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} max ${result.latency.maxMs} ms` : 'no successes';
+      log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}`);
+      return result;
+    };
+
+    const check = (client: HttpClient, params: Record<string, string>) => client.post('/validate/check', params);
+    const authenticationOf = (response: { body: any }): string | undefined => response.body?.result?.authentication;
+
+    // 1. Full two-step flows: PIN alone, wait for the mail, answer with transaction_id + code.
+    let peakFlowsPerSecond = 0;
+    for (const concurrency of settings.levels) {
+      const client = new HttpClient(server.url, concurrency);
+      const pick = userPicker(groups.flow, concurrency);
+      const pinStep = new LatencyRecorder();
+      const answerStep = new LatencyRecorder();
+      const mailLatency = new LatencyRecorder();
+      const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
+        const user = pick(worker);
+        const sentAtMs = wallClockMs();
+        const stepStart = performance.now();
+        const challenge = await check(client, { user, pass: PIN });
+        if (authenticationOf(challenge) !== 'CHALLENGE') return 'error';
+        pinStep.add(performance.now() - stepStart);
+        expectedMails += 1;
+        const mail = await mailbox.next(emailOf(user));
+        mailLatency.add(mail.receivedAtMs - sentAtMs);
+        const answerStart = performance.now();
+        const answer = await check(client, { user, transaction_id: challenge.body.detail.transaction_id, pass: mail.otp ?? '' });
+        answerStep.add(performance.now() - answerStart);
+        return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
+      });
+      client.close();
+      record('full-flow', loop, { steps: { pinOnly: pinStep.summary(), answer: answerStep.summary() }, mail: mailLatency.summary() });
+      peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
+    }
+    await settle('full-flow');
+
+    // 2. PIN+OTP in one pass, each against a challenge triggered (and mailed) beforehand.
+    for (const concurrency of settings.levels) {
+      const poolSize = Math.ceil(limits.kdf.perSecond * (settings.levelDurationMs / 1000) * 1.5) + 4 * concurrency;
+      const pool = await prefill(groups.pinAndOtp, poolSize);
+      const client = new HttpClient(server.url, concurrency);
+      const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
+        const next = pool.pop();
+        if (!next) return 'exhausted';
+        return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
+      });
+      client.close();
+      record('pin-and-otp', loop);
+    }
+    await settle('pin-and-otp');
+
+    // 3. transaction_id answers alone (no KDF), from a pool of challenges triggered beforehand.
+    for (const concurrency of settings.levels) {
+      const pool = await prefill(groups.transaction, settings.transactionPoolPerLevel);
+      const client = new HttpClient(server.url, concurrency);
+      const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
+        const next = pool.pop();
+        if (!next) return 'exhausted';
+        return authenticationOf(await check(client, { user: next.user, transaction_id: next.transactionId, pass: next.otp })) === 'ACCEPT' ? 'ok' : 'error';
+      });
+      client.close();
+      record('transaction-answer', loop);
+    }
+    await settle('transaction-answer');
+
+    // 4. Wrong-PIN rejections (these users' tokens lock at maxfail; a locked token still costs one KDF run).
+    for (const concurrency of settings.levels) {
+      const client = new HttpClient(server.url, concurrency);
+      const pick = userPicker(groups.wrongPin, concurrency);
+      const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
+        const response = await check(client, { user: pick(worker), pass: WRONG_PIN });
+        return response.status === 200 && authenticationOf(response) === 'REJECT' ? 'ok' : 'error';
+      });
+      client.close();
+      record('wrong-pin', loop);
+    }
+    await settle('wrong-pin');
+
+    // 5. PIN-only requests arriving at half the peak flow rate (open loop): the latency a user feels.
+    const rate = Math.max(1, round(peakFlowsPerSecond / 2, 1));
+    {
+      const client = new HttpClient(server.url, 256);
+      const mailLatency = new LatencyRecorder();
+      const mailWaits: Array<Promise<void>> = [];
+      const loop = await openLoop(rate, settings.halfPeakDurationMs, async (index): Promise<OpOutcome> => {
+        const user = groups.flow[index % groups.flow.length]!;
+        const sentAtMs = wallClockMs();
+        const response = await check(client, { user, pass: PIN });
+        if (authenticationOf(response) !== 'CHALLENGE') return 'error';
+        expectedMails += 1;
+        mailWaits.push(mailbox.next(emailOf(user)).then((mail) => mailLatency.add(mail.receivedAtMs - sentAtMs), () => undefined));
+        return 'ok';
+      });
+      await Promise.all(mailWaits);
+      client.close();
+      record('pin-only-half-peak', loop, { targetRatePerSecond: rate, mail: mailLatency.summary() });
+    }
+    await settle('pin-only-half-peak');
+
+    return {
+      database,
+      seedSeconds,
+      results,
+      metricsAfter,
+      peakRssMiB: rss.peakRssMiB(),
+      highWaterRssMiB: rss.highWaterMiB(),
+      serverProcessCount: rss.processCount(),
+      mailsMissing: Math.max(0, expectedMails - mailbox.received),
+    };
+  } finally {
+    rss.stop();
+    admin.close();
+    await server.stop();
+    await db.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,57 @@
+import { availableParallelism } from 'node:os';
+
+export type DatabaseKind = 'sqlite' | 'postgres';
+
+export interface KdfParameters {
+  memoryKiB: number;
+  iterations: number;
+  parallelism: number;
+}
+
+/** Everything that shapes one benchmark run; BENCH_QUICK=1 gives a smoke run of about a minute. */
+export interface BenchSettings {
+  isQuick: boolean;
+  databases: DatabaseKind[];
+  /** Closed-loop concurrency levels, each run for `levelDurationMs`. */
+  levels: number[];
+  levelDurationMs: number;
+  /** How long each ceiling (KDF, bare route, bare update) is measured per level. */
+  limitDurationMs: number;
+  /** Open-loop PIN-only requests at half the peak rate, for the p99 target. */
+  halfPeakDurationMs: number;
+  userCount: number;
+  /** Pre-triggered challenges per level for the transaction_id scenario (its level ends when they run out). */
+  transactionPoolPerLevel: number;
+  kdf: KdfParameters;
+  cores: number;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = Number(env[name]);
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+}
+
+export function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
+  const isQuick = env['BENCH_QUICK'] === '1';
+  const databases = (env['BENCH_DATABASES'] ?? 'sqlite,postgres')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name): name is DatabaseKind => name === 'sqlite' || name === 'postgres');
+  return {
+    isQuick,
+    databases,
+    levels: isQuick ? [1, 16] : [1, 4, 16, 64],
+    levelDurationMs: isQuick ? 1000 : 5000,
+    limitDurationMs: isQuick ? 700 : 3000,
+    halfPeakDurationMs: isQuick ? 1500 : 10_000,
+    userCount: isQuick ? 100 : 1000,
+    transactionPoolPerLevel: isQuick ? 300 : 6000,
+    // The same variables and defaults as the server, so the KDF ceiling is measured with its parameters.
+    kdf: {
+      memoryKiB: positive(env, 'MAILOTP_KDF_MEMORY_KIB', 19456),
+      iterations: positive(env, 'MAILOTP_KDF_ITERATIONS', 2),
+      parallelism: positive(env, 'MAILOTP_KDF_PARALLELISM', 1),
+    },
+    cores: availableParallelism(),
+  };
+}
