@@ -6,6 +6,7 @@ import { createAdminSessions } from './http/admin-session.js';
 import type { AppDeps } from './http/app-deps.js';
 import { buildApp } from './http/build-app.js';
 import { createSmtpMailer } from './mail/smtp-mailer.js';
+import { createOutboxWorker, DEFAULT_OUTBOX_WORKER_OPTIONS, type OutboxWorker, type OutboxWorkerOptions } from './delivery/outbox-worker.js';
 import { createKyselyStore } from './store/kysely-store.js';
 import { migrateToLatest } from './store/migrations/index.js';
 import { openDatabase, type OpenDatabase } from './store/open-database.js';
@@ -17,6 +18,8 @@ import { systemClock } from './system/system-clock.js';
 
 export interface Composed {
   deps: AppDeps;
+  /** Sends the outbox; started by main.ts (the CLI never sends mail). */
+  worker: OutboxWorker;
   database: OpenDatabase;
   isNewKey: boolean;
   /** Migrations this open applied (empty when the schema was already current); `mailotp migrate` prints them. */
@@ -29,6 +32,7 @@ export interface Overrides {
   mailer?: Mailer;
   /** Tests fix and advance time; production uses the system clock. */
   clock?: Clock;
+  outboxWorker?: Partial<OutboxWorkerOptions>;
 }
 
 export async function composeDeps(config: Readonly<Config>, overrides: Overrides = {}): Promise<Composed> {
@@ -45,8 +49,10 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     parallelism: config.kdfParallelism,
   });
   const mailer = overrides.mailer ?? createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 4 });
+  // The worker needs the deps and the deps need the worker's wake-up call: late-bound through this signal.
+  let worker: OutboxWorker | undefined;
   const deps: AppDeps = {
-    store: createKyselyStore(database.db, () => clock.nowMilliseconds()),
+    store: createKyselyStore(database.db, database.dialect, () => clock.nowMilliseconds()),
     clock,
     random: cryptoRandomSource,
     pinHasher: hasher,
@@ -55,13 +61,17 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     secretBox: createAesSecretBox(keys.encryptionKey),
     mailer,
     sessions: createAdminSessions(keys.jwtKey, clock, config.adminSessionSeconds),
+    outboxSignal: { notify: () => worker?.notify() },
   };
+  worker = createOutboxWorker(deps, { ...DEFAULT_OUTBOX_WORKER_OPTIONS, ...overrides.outboxWorker });
   return {
     deps,
+    worker,
     database,
     isNewKey: key.isNew,
     appliedMigrations,
     async close() {
+      await worker?.stop();
       await mailer.close();
       await database.close();
     },

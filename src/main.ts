@@ -15,6 +15,7 @@ async function main(): Promise<void> {
     const isCreated = await addAdmin(composed.deps, config.adminUser, config.adminPassword);
     log.info({ admin: config.adminUser }, isCreated ? 'created admin from MAILOTP_ADMIN_USER' : 'admin from MAILOTP_ADMIN_USER exists; password left unchanged');
   }
+  await composed.worker.start();
   let isClosing = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (isClosing) return;

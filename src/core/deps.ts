@@ -1,4 +1,4 @@
-import type { Clock, Mailer, OtpDigester, RandomSource, SecretBox, SecretHasher, Store } from './ports.js';
+import type { Clock, Mailer, OtpDigester, OutboxSignal, RandomSource, SecretBox, SecretHasher, Store } from './ports.js';
 
 /** Everything a core use case may touch, passed as one object from the composition root. */
 export interface CoreDeps {
@@ -9,4 +9,5 @@ export interface CoreDeps {
   otpDigester: OtpDigester;
   secretBox: SecretBox;
   mailer: Mailer;
+  outboxSignal: OutboxSignal;
 }

@@ -39,6 +39,8 @@ export const ERROR_CATALOGUE = {
   SETTING_INVALID: { httpStatus: 400, piCode: 905, message: 'ERR905: Invalid value for {key}: {reason}' },
   TEMPLATE_INVALID: { httpStatus: 400, piCode: 905, message: 'ERR905: Invalid template in {key}: unknown tag {tag}' },
   SMTP_SERVER_NOT_FOUND: { httpStatus: 404, piCode: 601, message: 'SMTP server {identifier} does not exist.' },
+  // limits
+  RATE_LIMITED: { httpStatus: 429, piCode: 303, message: 'Too many requests. Retry after {seconds} seconds.' },
   // infrastructure
   MAIL_DELIVERY_FAILED: { httpStatus: 502, piCode: 903, message: 'ERR903: The email could not be sent.' },
   MAIL_NOT_CONFIGURED: { httpStatus: 400, piCode: 905, message: 'ERR905: No mail server is configured.' },
@@ -55,6 +57,10 @@ export interface OtpErrorOptions {
   /** Private detail for logs and the audit trail; never sent to a client. */
   detail?: string;
   cause?: unknown;
+  /** For infrastructure failures: trying again later may succeed (a 4xx SMTP reply, a timeout). */
+  isRetryable?: boolean;
+  /** For RATE_LIMITED: sent as the Retry-After header. */
+  retryAfterSeconds?: number;
 }
 
 export class OtpError extends Error {
@@ -62,12 +68,16 @@ export class OtpError extends Error {
   readonly code: ErrorCode;
   readonly detail: string | undefined;
   readonly publicParams: Readonly<Record<string, string>>;
+  readonly isRetryable: boolean;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, options: OtpErrorOptions = {}) {
     super(`${code}${options.detail ? `: ${options.detail}` : ''}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.detail = options.detail;
     this.publicParams = Object.freeze({ ...(options.publicParams ?? {}) });
+    this.isRetryable = options.isRetryable ?? false;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   get httpStatus(): number {

@@ -7,6 +7,7 @@ import type { NewToken, Token, TokenFilter, TokenPage, TokenPatch } from './toke
 import type { NewUser, User, UserPatch, Realm, Resolver } from './users/user.js';
 import type { SmtpServer } from './settings/smtp-server.js';
 import type { AuditEvent } from './audit-event.js';
+import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from './delivery/outbox-entry.js';
 
 /** Wall-clock time. The core never reads the system clock itself, so tests can fix and advance time. */
 export interface Clock {
@@ -81,6 +82,11 @@ export interface TokenRepository {
   recordFailure(ids: readonly number[], nowMilliseconds: number): Promise<void>;
   /** fail_count := 0 and the success counters + 1. */
   recordSuccess(id: number, nowMilliseconds: number): Promise<void>;
+  /**
+   * failcounter_clear_timeout: fail_count := 0 if the token is at its limit and its last failure is at or
+   * before `lastFailureAtOrBefore`. Returns whether it was cleared (one conditional statement).
+   */
+  clearStaleFailCount(id: number, lastFailureAtOrBefore: number): Promise<boolean>;
 }
 
 export interface ChallengeRepository {
@@ -100,6 +106,48 @@ export interface ChallengeRepository {
   setDeliveryState(id: string, state: DeliveryState): Promise<void>;
   deleteById(id: string): Promise<void>;
   deleteExpired(beforeMilliseconds: number): Promise<number>;
+}
+
+/** The durable mail outbox (issue: mail delivery you can trust). */
+export interface OutboxRepository {
+  insert(entry: NewOutboxEntry): Promise<void>;
+  /**
+   * Leases up to `limit` due mails (queued or deferred, next attempt due, lease free or lapsed) to `owner`
+   * until now + leaseMilliseconds. On PostgreSQL rows locked by another node are skipped, not waited for.
+   */
+  claimDue(owner: string, nowMilliseconds: number, leaseMilliseconds: number, limit: number): Promise<OutboxEntry[]>;
+  /** Leases one mail by id, if it is still due (the synchronous mode sends its own mail at once). */
+  claimById(id: string, owner: string, nowMilliseconds: number, leaseMilliseconds: number): Promise<OutboxEntry | undefined>;
+  /** Delivered: erases the content, records the time; the challenge shows "sent". */
+  markSent(id: string, nowMilliseconds: number): Promise<void>;
+  /** Will be retried at `nextAttemptAt`; the lease is released. */
+  markDeferred(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void>;
+  /** Given up: erases the content; the challenge shows "failed". */
+  markFailed(id: string, error: string, nowMilliseconds: number): Promise<void>;
+  /** Frees leases held by owners that are known to be dead (a restarted process on the same host). */
+  releaseLeases(owners: readonly string[]): Promise<number>;
+  /** Owners currently holding leases. */
+  listLeaseOwners(): Promise<string[]>;
+  list(filter: OutboxFilter): Promise<OutboxEntry[]>;
+  countByState(): Promise<OutboxCounts>;
+  deleteFinishedBefore(beforeMilliseconds: number): Promise<number>;
+}
+
+/** Token buckets shared by every node (the rows live in the database). */
+export interface RateLimitRepository {
+  /**
+   * Takes one unit from bucket `key` (capacity `capacity`, refilled evenly over `windowMilliseconds`) if it
+   * holds one. One conditional statement, so parallel requests on any node cannot overdraw it.
+   */
+  take(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
+  /** Whether the bucket holds at least one unit now, without taking it. */
+  hasUnit(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
+  deleteIdle(beforeMilliseconds: number): Promise<number>;
+}
+
+/** Wakes the local mail dispatcher after a commit, so a mail does not wait for the next poll. */
+export interface OutboxSignal {
+  notify(): void;
 }
 
 export interface UserRepository {
@@ -166,5 +214,7 @@ export interface Store {
   readonly smtpServers: SmtpServerRepository;
   readonly admins: AdminRepository;
   readonly audit: AuditRepository;
+  readonly outbox: OutboxRepository;
+  readonly rateLimits: RateLimitRepository;
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T>;
 }

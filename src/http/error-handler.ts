@@ -43,6 +43,7 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   if (known) {
     if (known.httpStatus >= 500) request.log.error({ err: known, code: known.code, detail: known.detail }, 'request failed');
     else request.log.info({ code: known.code, detail: known.detail }, 'request refused');
+    if (known.retryAfterSeconds !== undefined) void reply.header('retry-after', String(known.retryAfterSeconds));
     void reply.code(known.httpStatus).type('application/json; charset=utf-8').send(errorEnvelope(known));
     return;
   }

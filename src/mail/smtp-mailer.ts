@@ -132,6 +132,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
         throw new OtpError('MAIL_DELIVERY_FAILED', {
           detail: `${settings.identifier}: ${failure.detail} (${failure.isTransient ? 'transient' : 'permanent'})`,
           cause: new SmtpFailure(failure),
+          isRetryable: failure.isTransient,
         });
       } finally {
         release(entry);

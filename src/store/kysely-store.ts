@@ -5,14 +5,16 @@ import { createAuditRepository } from './audit-repository.js';
 import { createChallengeRepository } from './challenge-repository.js';
 import { inTransaction } from './in-transaction.js';
 import { createRealmRepository } from './realm-repository.js';
-import type { Database } from './schema.js';
+import type { Database, DialectName } from './schema.js';
+import { createOutboxRepository } from './outbox-repository.js';
+import { createRateLimitRepository } from './rate-limit-repository.js';
 import { createSettingRepository } from './setting-repository.js';
 import { createSmtpServerRepository } from './smtp-server-repository.js';
 import { createTokenRepository } from './token-repository.js';
 import { createUserRepository } from './user-repository.js';
 
 /** The Store port on Kysely: the same code for SQLite and PostgreSQL. */
-export function createKyselyStore(db: Kysely<Database>, now: () => number): Store {
+export function createKyselyStore(db: Kysely<Database>, dialect: DialectName, now: () => number): Store {
   return {
     tokens: createTokenRepository(db),
     challenges: createChallengeRepository(db),
@@ -22,6 +24,8 @@ export function createKyselyStore(db: Kysely<Database>, now: () => number): Stor
     smtpServers: createSmtpServerRepository(db),
     admins: createAdminRepository(db),
     audit: createAuditRepository(db),
-    transaction: <T>(work: (store: Store) => Promise<T>): Promise<T> => inTransaction(db, (trx) => work(createKyselyStore(trx, now))),
+    outbox: createOutboxRepository(db, dialect),
+    rateLimits: createRateLimitRepository(db),
+    transaction: <T>(work: (store: Store) => Promise<T>): Promise<T> => inTransaction(db, (trx) => work(createKyselyStore(trx, dialect, now))),
   };
 }

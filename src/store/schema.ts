@@ -104,6 +104,32 @@ export interface AuditEventTable {
   info: string | null;
 }
 
+export interface OutboxTable {
+  id: string;
+  transaction_id: string;
+  token_id: number;
+  serial: string;
+  recipient: string;
+  smtp_identifier: string;
+  sealed_content: string;
+  message_id: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  last_error: string | null;
+  created_at: number;
+  expires_at: number;
+  sent_at: number | null;
+}
+
+export interface RateBucketTable {
+  key: string;
+  units: number;
+  updated_at: number;
+}
+
 export interface Database {
   admin: AdminTable;
   resolver: ResolverTable;
@@ -115,6 +141,8 @@ export interface Database {
   setting: SettingTable;
   smtp_server: SmtpServerTable;
   audit_event: AuditEventTable;
+  outbox: OutboxTable;
+  rate_bucket: RateBucketTable;
 }
 
 export type TokenRow = Selectable<TokenTable>;
@@ -122,6 +150,7 @@ export type NewTokenRow = Insertable<TokenTable>;
 export type ChallengeRow = Selectable<ChallengeTable>;
 export type LocalUserRow = Selectable<LocalUserTable>;
 export type SmtpServerRow = Selectable<SmtpServerTable>;
+export type OutboxRow = Selectable<OutboxTable>;
 export type AuditEventRow = Selectable<AuditEventTable>;
 
 export type DialectName = 'sqlite' | 'postgres';

@@ -142,6 +142,17 @@ export function createTokenRepository(db: Kysely<Database>): TokenRepository {
         .execute();
     },
 
+    async clearStaleFailCount(id: number, lastFailureAtOrBefore: number): Promise<boolean> {
+      const result = await db
+        .updateTable('token')
+        .set({ fail_count: 0 })
+        .where('id', '=', id)
+        .where((eb) => eb('fail_count', '>=', eb.ref('max_fail_count')))
+        .where('fail_count_updated_at', '<=', lastFailureAtOrBefore)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
     async recordSuccess(id: number, nowMilliseconds: number): Promise<void> {
       await db
         .updateTable('token')

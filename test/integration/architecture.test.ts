@@ -37,8 +37,8 @@ describe('dependency direction', () => {
     }
   });
 
-  it('store, mail and system reach only core, themselves and their driver packages', () => {
-    for (const { file, imports } of all.filter((entry) => ['store', 'mail', 'system'].includes(layer(entry.file)))) {
+  it('store, mail, system and delivery reach only core, themselves and their driver packages', () => {
+    for (const { file, imports } of all.filter((entry) => ['store', 'mail', 'system', 'delivery'].includes(layer(entry.file)))) {
       for (const target of imports) {
         if (target.startsWith('pkg:')) continue;
         assert.ok(layer(target) === 'core' || layer(target) === layer(file), `${file} imports ${target}`);

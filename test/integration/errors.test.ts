@@ -17,7 +17,7 @@ function sourceFiles(dir: string): string[] {
 
 describe('the error catalogue', () => {
   it('has the number of codes the docs were written for (update both together)', () => {
-    assert.equal(CODES.length, 32);
+    assert.equal(CODES.length, 33);
   });
 
   it('documents every code in docs/errors.md with its HTTP status and privacyIDEA code', () => {

@@ -102,12 +102,26 @@ export interface FakeDeps extends CoreDeps {
   pinHasher: FakeSecretHasher;
   secretBox: FakeSecretBox;
   mailer: MemoryMailer;
+  outboxSignal: { notify(): void; notifications: number };
 }
 
-/** A complete CoreDeps of fakes, fresh per call; pass `seed` to vary the random stream. */
+/**
+ * A complete CoreDeps of fakes, fresh per call; pass `seed` to vary the random stream. Mail is sent in
+ * the synchronous mode (email.send_mode=sync) so a test sees it right after the call; tests of the
+ * asynchronous outbox switch it back and dispatch explicitly.
+ */
 export function createFakeDeps(seed: string | number = 1): FakeDeps {
+  const store = new MemoryStore();
+  void store.settings.setMany(new Map([['email.send_mode', 'sync']]), 0);
+  const outboxSignal = {
+    notifications: 0,
+    notify(): void {
+      outboxSignal.notifications += 1;
+    },
+  };
   return {
-    store: new MemoryStore(),
+    outboxSignal,
+    store,
     clock: new ManualClock(),
     random: new SeededRandomSource(seed),
     pinHasher: new FakeSecretHasher(),

@@ -1,11 +1,14 @@
 import type { AuditEvent } from '../../src/core/audit-event.js';
 import type { Challenge, DeliveryState, NewChallenge } from '../../src/core/challenges/challenge.js';
+import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from '../../src/core/delivery/outbox-entry.js';
 import { OtpError } from '../../src/core/errors.js';
 import type {
   AdminAccount,
   AdminRepository,
   AuditRepository,
   ChallengeRepository,
+  OutboxRepository,
+  RateLimitRepository,
   RealmRepository,
   SettingRepository,
   SmtpServerRepository,
@@ -30,6 +33,8 @@ interface Tables {
   smtpServers: SmtpServer[];
   admins: AdminAccount[];
   audit: AuditEvent[];
+  outbox: OutboxEntry[];
+  buckets: Map<string, { units: number; updatedAt: number }>;
 }
 
 function emptyTables(): Tables {
@@ -46,6 +51,8 @@ function emptyTables(): Tables {
     smtpServers: [],
     admins: [],
     audit: [],
+    outbox: [],
+    buckets: new Map(),
   };
 }
 
@@ -76,6 +83,8 @@ export class MemoryStore implements Store {
   readonly smtpServers: SmtpServerRepository;
   readonly admins: AdminRepository;
   readonly audit: AuditRepository;
+  readonly outbox: OutboxRepository;
+  readonly rateLimits: RateLimitRepository;
 
   constructor() {
     this.tokens = this.#tokenRepository();
@@ -86,6 +95,8 @@ export class MemoryStore implements Store {
     this.smtpServers = this.#smtpServerRepository();
     this.admins = this.#adminRepository();
     this.audit = this.#auditRepository();
+    this.outbox = this.#outboxRepository();
+    this.rateLimits = this.#rateLimitRepository();
   }
 
   /** All or nothing, like a database transaction: a throw restores every table. */
@@ -102,7 +113,7 @@ export class MemoryStore implements Store {
   /** Every stored value as one text, for tests that prove a secret was never written. */
   dumpAllValues(): string {
     const tables = this.#tables;
-    return JSON.stringify({ ...tables, settings: [...tables.settings] });
+    return JSON.stringify({ ...tables, settings: [...tables.settings], buckets: [...tables.buckets] });
   }
 
   /** Raw challenge rows (copies), for assertions on counters the ports do not expose. */
@@ -179,6 +190,12 @@ export class MemoryStore implements Store {
           row.countAuth += 1;
           row.failCountUpdatedAt = nowMilliseconds;
         }
+      },
+      clearStaleFailCount: async (id: number, lastFailureAtOrBefore: number): Promise<boolean> => {
+        const row = find(id);
+        if (!row || row.failCount < row.maxFailCount || row.failCountUpdatedAt === null || row.failCountUpdatedAt > lastFailureAtOrBefore) return false;
+        row.failCount = 0;
+        return true;
       },
       recordSuccess: async (id: number, nowMilliseconds: number): Promise<void> => {
         const row = find(id);
@@ -394,6 +411,95 @@ export class MemoryStore implements Store {
     };
   }
 
+  #outboxRepository(): OutboxRepository {
+    const tables = (): Tables => this.#tables;
+    const finish = (id: string, state: 'sent' | 'failed', error: string | null, now: number): void => {
+      const entry = tables().outbox.find((candidate) => candidate.id === id && isPending(candidate));
+      if (!entry) return;
+      Object.assign(entry, { state, sealedContent: '', leaseOwner: null, leaseExpiresAt: null, lastError: error, ...(state === 'sent' ? { sentAt: now } : {}) });
+      const challenge = tables().challenges.find((candidate) => candidate.id === id);
+      if (challenge) challenge.deliveryState = state;
+    };
+    return {
+      insert: async (entry: NewOutboxEntry): Promise<void> => {
+        tables().outbox.push({ ...entry, state: 'queued', attempts: 0, leaseOwner: null, leaseExpiresAt: null, lastError: null, sentAt: null });
+      },
+      claimDue: async (owner, now, leaseMilliseconds, limit): Promise<OutboxEntry[]> => {
+        const due = tables().outbox.filter((entry) => isPending(entry) && entry.nextAttemptAt <= now && isLeaseFree(entry, now))
+          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt).slice(0, limit);
+        for (const entry of due) Object.assign(entry, { leaseOwner: owner, leaseExpiresAt: now + leaseMilliseconds });
+        return due.map((entry) => ({ ...entry }));
+      },
+      claimById: async (id, owner, now, leaseMilliseconds): Promise<OutboxEntry | undefined> => {
+        const entry = tables().outbox.find((candidate) => candidate.id === id && isPending(candidate) && isLeaseFree(candidate, now));
+        if (!entry) return undefined;
+        Object.assign(entry, { leaseOwner: owner, leaseExpiresAt: now + leaseMilliseconds });
+        return { ...entry };
+      },
+      markSent: async (id, now) => finish(id, 'sent', null, now),
+      markFailed: async (id, error, now) => finish(id, 'failed', error, now),
+      markDeferred: async (id, attempts, nextAttemptAt, error): Promise<void> => {
+        const entry = tables().outbox.find((candidate) => candidate.id === id && isPending(candidate));
+        if (!entry) return;
+        Object.assign(entry, { state: 'deferred', attempts, nextAttemptAt, lastError: error, leaseOwner: null, leaseExpiresAt: null });
+        const challenge = tables().challenges.find((candidate) => candidate.id === id);
+        if (challenge) challenge.deliveryState = 'deferred';
+      },
+      releaseLeases: async (owners): Promise<number> => {
+        const held = tables().outbox.filter((entry) => isPending(entry) && entry.leaseOwner !== null && owners.includes(entry.leaseOwner));
+        for (const entry of held) Object.assign(entry, { leaseOwner: null, leaseExpiresAt: null });
+        return held.length;
+      },
+      listLeaseOwners: async (): Promise<string[]> => [...new Set(tables().outbox.filter(isPending).map((entry) => entry.leaseOwner).filter((owner): owner is string => owner !== null))],
+      list: async (filter: OutboxFilter): Promise<OutboxEntry[]> =>
+        tables().outbox
+          .filter((entry) => (!filter.state || entry.state === filter.state) && (!filter.serial || entry.serial === filter.serial) && (!filter.recipient || entry.recipient === filter.recipient))
+          .sort((a, b) => b.createdAt - a.createdAt)
+          .slice(0, filter.limit)
+          .map((entry) => ({ ...entry })),
+      countByState: async (): Promise<OutboxCounts> => {
+        const counts: OutboxCounts = { queued: 0, deferred: 0, sent: 0, failed: 0 };
+        for (const entry of tables().outbox) counts[entry.state] += 1;
+        return counts;
+      },
+      deleteFinishedBefore: async (before): Promise<number> => {
+        const keep = tables().outbox.filter((entry) => isPending(entry) || entry.createdAt >= before);
+        const deleted = tables().outbox.length - keep.length;
+        tables().outbox = keep;
+        return deleted;
+      },
+    };
+  }
+
+  #rateLimitRepository(): RateLimitRepository {
+    const available = (key: string, capacity: number, windowMilliseconds: number, now: number): number => {
+      const bucket = this.#tables.buckets.get(key);
+      if (!bucket) return capacity;
+      return Math.min(capacity, bucket.units + Math.max(0, now - bucket.updatedAt) * (capacity / windowMilliseconds));
+    };
+    const verdict = (units: number, capacity: number, windowMilliseconds: number): { isAllowed: boolean; retryAfterSeconds: number } =>
+      units >= 1 ? { isAllowed: true, retryAfterSeconds: 0 } : { isAllowed: false, retryAfterSeconds: Math.max(1, Math.ceil(((1 - units) * windowMilliseconds) / capacity / 1000)) };
+    return {
+      take: async (key, capacity, windowMilliseconds, now) => {
+        const units = available(key, capacity, windowMilliseconds, now);
+        if (units < 1) return verdict(units, capacity, windowMilliseconds);
+        this.#tables.buckets.set(key, { units: units - 1, updatedAt: now });
+        return { isAllowed: true, retryAfterSeconds: 0 };
+      },
+      hasUnit: async (key, capacity, windowMilliseconds, now) => verdict(available(key, capacity, windowMilliseconds, now), capacity, windowMilliseconds),
+      deleteIdle: async (before): Promise<number> => {
+        let deleted = 0;
+        for (const [key, bucket] of this.#tables.buckets) if (bucket.updatedAt < before && this.#tables.buckets.delete(key)) deleted += 1;
+        return deleted;
+      },
+    };
+  }
+
+  /** Raw outbox rows (copies), for assertions on delivery. */
+  allOutbox(): OutboxEntry[] {
+    return this.#tables.outbox.map((entry) => ({ ...entry }));
+  }
+
   #auditRepository(): AuditRepository {
     return {
       insert: async (event: AuditEvent): Promise<void> => {
@@ -402,6 +508,14 @@ export class MemoryStore implements Store {
       list: async (limit: number): Promise<AuditEvent[]> => [...this.#tables.audit].reverse().slice(0, limit).map((event) => ({ ...event })),
     };
   }
+}
+
+function isPending(entry: OutboxEntry): boolean {
+  return entry.state === 'queued' || entry.state === 'deferred';
+}
+
+function isLeaseFree(entry: OutboxEntry, now: number): boolean {
+  return entry.leaseExpiresAt === null || entry.leaseExpiresAt <= now;
 }
 
 export function createMemoryStore(): MemoryStore {

@@ -20,6 +20,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Collect every log line (at trace level) here, to check what the server logs. */
   logLines?: string[];
+  /** Runtime settings to apply at start (POST /system/setConfig). */
+  settings?: Record<string, string | number | boolean>;
 }
 
 export interface ApiCall {
@@ -95,6 +97,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
       return (await call(path, request)).json() as Record<string, any>;
     },
     async close() {
+      await composed.worker.stop();
       await app.close();
       await composed.close();
       await sink?.close();
@@ -104,11 +107,12 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   };
   const auth = await call('/auth', { params: { username: ADMIN.username, password: ADMIN.password }, token: false });
   testApp.adminToken = (auth.json() as { result: { value: { token: string } } }).result.value.token;
-  if (sink) {
-    await call('/system/setConfig', {
-      params: { 'email.mailserver': '127.0.0.1', 'email.port': sink.port, 'email.mailfrom': 'otp@mailotp.test', 'email.tls': false },
-    });
-  }
+  // Most suites trigger several codes for one user in a row; resend reuse has suites of its own.
+  const settings: Record<string, string | number | boolean> = { 'email.resend_after': 0, ...options.settings };
+  if (sink) Object.assign(settings, { 'email.mailserver': '127.0.0.1', 'email.port': sink.port, 'email.mailfrom': 'otp@mailotp.test', 'email.tls': false }, options.settings);
+  const configured = await call('/system/setConfig', { json: settings });
+  if (configured.statusCode !== 200) throw new Error(`test settings refused: ${configured.body}`);
+  await composed.worker.start();
   return testApp;
 }
 

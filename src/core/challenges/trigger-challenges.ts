@@ -1,12 +1,13 @@
 import type { CoreDeps } from '../deps.js';
-import { isOtpError } from '../errors.js';
+import { deliverOutboxEntry } from '../delivery/deliver-outbox-entry.js';
+import { sealMailContent } from '../delivery/mail-content.js';
+import type { NewOutboxEntry } from '../delivery/outbox-entry.js';
+import { takeSendAllowance } from '../limits/send-limits.js';
 import { generateId, generateOtp, generateTransactionId } from '../otp/generate-otp.js';
-import type { Mailer, MailMessage, SmtpSettings } from '../ports.js';
-import { resolveSmtpSettings } from '../settings/resolve-smtp.js';
-import { readSystemSettings } from '../settings/system-settings.js';
+import { readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
 import type { Token } from '../tokens/token.js';
 import type { User } from '../users/user.js';
-import type { DeliveryState } from './challenge.js';
+import type { Challenge, DeliveryState, NewChallenge } from './challenge.js';
 import { composeOtpMail } from './compose-otp-mail.js';
 
 export interface TriggeredChallenge {
@@ -20,8 +21,20 @@ export interface TriggerResult {
   transactionId: string;
   challenges: TriggeredChallenge[];
   challengeText: string;
-  /** Tokens whose mail could not be sent; their challenges were withdrawn. */
+  /** Tokens whose mail could not be sent (synchronous mode); their challenges were withdrawn. */
   failedSerials: string[];
+  /** Set when a send limit refused the request: seconds until it may be tried again. */
+  retryAfterSeconds?: number;
+  /** True when an open challenge was reused instead of mailing a new code. */
+  isReused?: boolean;
+}
+
+export interface TriggerContext {
+  user: User | undefined;
+  realm: string;
+  clientIp: string | undefined;
+  /** Loaded by the caller when it already has them. */
+  settings?: SystemSettings;
 }
 
 /** The address a token's mail goes to: its own, or the owner's current one for dynamic_email tokens. */
@@ -30,76 +43,93 @@ export function recipientOf(token: Token, user: User | undefined): string {
   return (isDynamic ? user?.email : token.info['email'])?.trim() ?? '';
 }
 
-/** Tries each SMTP server in order; the first that accepts the mail ends the attempt. */
-async function sendWithFailover(mailer: Mailer, servers: readonly SmtpSettings[], message: MailMessage): Promise<void> {
-  let lastError: unknown;
-  for (const server of servers) {
-    try {
-      await mailer.send(server, { ...message, from: server.sender || message.from });
-      return;
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw lastError;
+/** The answer for a request that reused open challenges (resend protection): same id, no new mail. */
+export function reuseChallenges(challenges: readonly Challenge[], tokens: readonly Token[], challengeText: string): TriggerResult {
+  const serialOf = new Map(tokens.map((token) => [token.id, token.serial]));
+  return {
+    transactionId: challenges[0]?.transactionId ?? '',
+    challenges: challenges.map((challenge) => ({
+      serial: serialOf.get(challenge.tokenId) ?? '',
+      transactionId: challenge.transactionId,
+      expiresAt: challenge.expiresAt,
+      deliveryState: challenge.deliveryState,
+    })),
+    challengeText,
+    failedSerials: [],
+    isReused: true,
+  };
+}
+
+interface Prepared {
+  token: Token;
+  challenge: NewChallenge;
+  mail: NewOutboxEntry;
 }
 
 /**
- * Creates one challenge per token under a shared transaction id and mails each its own fresh code. The
- * code exists only in this function's memory and the mail; the store keeps its keyed digest.
+ * Creates one challenge per token under a shared transaction id, each with its own fresh code, and puts
+ * each mail into the durable outbox in the same transaction. The code exists only in memory, in the
+ * store as a keyed digest, and sealed in the outbox until delivery. By default the answer does not wait
+ * for SMTP; `email.send_mode=sync` waits and withdraws challenges whose mail failed (privacyIDEA's way).
  */
-export async function triggerChallenges(
-  deps: CoreDeps,
-  tokens: readonly Token[],
-  user: User | undefined,
-  realm: string,
-): Promise<TriggerResult> {
-  const settings = await readSystemSettings(deps.store.settings, deps.secretBox);
+export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[], context: TriggerContext): Promise<TriggerResult> {
+  const settings = context.settings ?? (await readSystemSettings(deps.store.settings, deps.secretBox));
   const now = deps.clock.nowMilliseconds();
   const transactionId = generateTransactionId(deps.random);
   const expiresAt = now + settings.validitySeconds * 1000;
+  const base: TriggerResult = { transactionId, challenges: [], challengeText: settings.challengeText, failedSerials: [] };
+  const sendable = tokens.filter((token) => recipientOf(token, context.user) !== '');
+  const owner = sendable[0]?.owner;
+  const retryAfterSeconds = await takeSendAllowance(deps.store.rateLimits, settings, {
+    userKey: owner ? `${owner.resolver}:${owner.userId}` : undefined,
+    recipients: sendable.map((token) => recipientOf(token, context.user)),
+    clientIp: context.clientIp,
+  }, now);
+  if (retryAfterSeconds !== undefined) return { ...base, retryAfterSeconds };
+
+  const prepared: Prepared[] = sendable.map((token) => {
+    const recipient = recipientOf(token, context.user);
+    const otp = generateOtp(deps.random, token.otpLength);
+    const challengeId = generateId(deps.random);
+    const message = composeOtpMail({
+      settings, token, user: context.user, realm: context.realm, otp, challengeId, transactionId, recipient,
+      sender: settings.mailFrom, nowMilliseconds: now, expiresAt,
+    });
+    return {
+      token,
+      challenge: {
+        id: challengeId, transactionId, tokenId: token.id, otpHash: deps.otpDigester.digest(challengeId, otp),
+        createdAt: now, expiresAt, maxWrongCount: settings.maxWrongAnswersPerChallenge, deliveryState: 'queued',
+      },
+      mail: {
+        id: challengeId, transactionId, tokenId: token.id, serial: token.serial, recipient,
+        smtpIdentifier: token.info['email.identifier'] ?? '',
+        sealedContent: sealMailContent(deps.secretBox, { subject: message.subject, text: message.text }),
+        messageId: message.messageId, nextAttemptAt: now, createdAt: now, expiresAt,
+      },
+    };
+  });
+  await deps.store.transaction(async (store) => {
+    await store.challenges.insert(prepared.map((entry) => entry.challenge));
+    for (const entry of prepared) await store.outbox.insert(entry.mail);
+  });
+
+  if (settings.sendMode === 'async') {
+    deps.outboxSignal.notify();
+    const challenges = prepared.map(({ token }) => ({ serial: token.serial, transactionId, expiresAt, deliveryState: 'queued' as const }));
+    return { ...base, challenges, failedSerials: tokens.filter((token) => !sendable.includes(token)).map((token) => token.serial) };
+  }
   const outcomes = await Promise.all(
-    tokens.map(async (token): Promise<TriggeredChallenge | undefined> => {
-      const recipient = recipientOf(token, user);
-      if (recipient === '') return undefined;
-      const otp = generateOtp(deps.random, token.otpLength);
-      const challengeId = generateId(deps.random);
-      await deps.store.challenges.insert([
-        {
-          id: challengeId,
-          transactionId,
-          tokenId: token.id,
-          otpHash: deps.otpDigester.digest(challengeId, otp),
-          createdAt: now,
-          expiresAt,
-          maxWrongCount: settings.maxWrongAnswersPerChallenge,
-          deliveryState: 'queued',
-        },
-      ]);
-      try {
-        const servers = await resolveSmtpSettings(deps.store.smtpServers, deps.secretBox, settings, token.info['email.identifier']);
-        const message = composeOtpMail({
-          settings, token, user, realm, otp, challengeId, transactionId, recipient,
-          sender: servers[0]?.sender ?? settings.mailFrom,
-          nowMilliseconds: now, expiresAt,
-        });
-        await sendWithFailover(deps.mailer, servers, message);
-        await deps.store.challenges.setDeliveryState(challengeId, 'sent');
-      } catch (error) {
-        // The user never got this code: withdraw the challenge so nothing can answer it.
-        await deps.store.challenges.deleteById(challengeId);
-        if (!isOtpError(error)) throw error;
-        return undefined;
-      }
-      return { serial: token.serial, transactionId, expiresAt, deliveryState: 'sent' };
+    prepared.map(async ({ token, challenge }): Promise<TriggeredChallenge | undefined> => {
+      const entry = await deps.store.outbox.claimById(challenge.id, `sync:${challenge.id}`, now, 60_000);
+      const result = entry ? await deliverOutboxEntry(deps, entry, true) : undefined;
+      if (result?.state === 'sent') return { serial: token.serial, transactionId, expiresAt, deliveryState: 'sent' };
+      // The user never got this code: withdraw the challenge so nothing can answer it.
+      await deps.store.challenges.deleteById(challenge.id);
+      return undefined;
     }),
   );
   const challenges = outcomes.filter((outcome): outcome is TriggeredChallenge => outcome !== undefined);
   const sentSerials = new Set(challenges.map((challenge) => challenge.serial));
-  return {
-    transactionId,
-    challenges,
-    challengeText: settings.challengeText,
-    failedSerials: tokens.map((token) => token.serial).filter((serial) => !sentSerials.has(serial)),
-  };
+  return { ...base, challenges, failedSerials: tokens.map((token) => token.serial).filter((serial) => !sentSerials.has(serial)) };
 }

@@ -1,5 +1,6 @@
 import { OtpError } from '../errors.js';
 import type { SecretBox, SettingRepository } from '../ports.js';
+import { parseRate, type Rate } from '../limits/rate.js';
 import { checkTemplate } from './mail-template.js';
 
 /** The central settings of the seed document (Config -> Tokens -> Email) plus mailotp's own. */
@@ -25,15 +26,29 @@ export interface SystemSettings {
    * (and simpleSAMLphp on it) declares that property a string and crashes on privacyIDEA's own object.
    */
   nullAttributesUserAgents: string[];
+  /** "async": answer after commit, a dispatcher sends; "sync": wait for the SMTP server (privacyIDEA). */
+  sendMode: 'async' | 'sync';
+  /** A PIN-only request within this many seconds of the last open challenge reuses it (no new mail). */
+  resendAfterSeconds: number;
+  userSendRate: Rate | undefined;
+  addressSendRate: Rate | undefined;
+  clientSendRate: Rate | undefined;
+  globalSendRate: Rate | undefined;
+  /** Failed authentications one client address may cause before it is throttled. */
+  clientFailureRate: Rate | undefined;
+  /** Minutes after the last failure when a locked fail counter clears itself; 0 = never. */
+  failCounterClearMinutes: number;
 }
 
-type Kind = 'string' | 'secret' | 'boolean' | 'integer' | 'template';
+type Kind = 'string' | 'secret' | 'boolean' | 'integer' | 'template' | 'rate' | 'choice';
 
 interface SettingDefinition {
   kind: Kind;
   default: string;
   /** Inclusive range for integers. */
   range?: readonly [number, number];
+  /** Allowed values for a choice. */
+  choices?: readonly string[];
 }
 
 export const DEFAULT_MAIL_TEXT =
@@ -64,6 +79,14 @@ export const SETTING_DEFINITIONS: Readonly<Record<string, SettingDefinition>> = 
   'email.challenge_text': { kind: 'string', default: 'Enter the OTP from the Email' },
   'email.max_wrong_answers': { kind: 'integer', default: '3', range: [1, 100] },
   'compat.null_attributes_user_agents': { kind: 'string', default: 'simpleSAMLphp,privacyidea-php-client' },
+  'email.send_mode': { kind: 'choice', default: 'async', choices: ['async', 'sync'] },
+  'email.resend_after': { kind: 'integer', default: '30', range: [0, 3600] },
+  'email.rate_user': { kind: 'rate', default: '10/600' },
+  'email.rate_address': { kind: 'rate', default: '10/600' },
+  'email.rate_client': { kind: 'rate', default: '600/60' },
+  'email.rate_global': { kind: 'rate', default: '6000/60' },
+  'validate.failure_rate_client': { kind: 'rate', default: '300/60' },
+  failcounter_clear_timeout: { kind: 'integer', default: '0', range: [0, 525_600] },
 });
 
 const ALIASES: Readonly<Record<string, string>> = lookupTable({ 'email.sender': 'email.mailfrom' });
@@ -110,6 +133,14 @@ export function normalizeSetting(key: string, value: unknown): string {
       return text.trim();
     case 'secret':
       return text;
+    case 'rate':
+      parseRate(key, text);
+      return text.replace(/\s+/g, '');
+    case 'choice':
+      if (!definition.choices?.includes(text.trim())) {
+        throw new OtpError('SETTING_INVALID', { publicParams: { key, reason: `one of ${definition.choices?.join(', ')}` } });
+      }
+      return text.trim();
   }
 }
 
@@ -167,6 +198,14 @@ export async function readSystemSettings(repository: SettingRepository, secretBo
     mailText: get('email.text'),
     challengeText: get('email.challenge_text'),
     maxWrongAnswersPerChallenge: Number(get('email.max_wrong_answers')),
+    sendMode: get('email.send_mode') === 'sync' ? 'sync' : 'async',
+    resendAfterSeconds: Number(get('email.resend_after')),
+    userSendRate: parseRate('email.rate_user', get('email.rate_user')),
+    addressSendRate: parseRate('email.rate_address', get('email.rate_address')),
+    clientSendRate: parseRate('email.rate_client', get('email.rate_client')),
+    globalSendRate: parseRate('email.rate_global', get('email.rate_global')),
+    clientFailureRate: parseRate('validate.failure_rate_client', get('validate.failure_rate_client')),
+    failCounterClearMinutes: Number(get('failcounter_clear_timeout')),
     nullAttributesUserAgents: get('compat.null_attributes_user_agents').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean),
   });
 }

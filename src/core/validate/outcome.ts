@@ -12,6 +12,8 @@ export const MESSAGES = Object.freeze({
   failCounterExceeded: 'Failcounter exceeded',
   mailFailed: 'The PIN was correct, but the EMail could not be sent!',
   noSuchToken: 'The token does not exist',
+  sendLimited: 'Too many email OTP requests. Please wait before you request another code.',
+  failureThrottled: 'Too many failed attempts from this client. Please try again later.',
 });
 
 /** Why a request was rejected; goes to the audit trail and metrics, never decides client text alone. */
@@ -24,7 +26,9 @@ export type RejectReason =
   | 'unknown_transaction'
   | 'token_disabled'
   | 'fail_counter_exceeded'
-  | 'mail_failed';
+  | 'mail_failed'
+  | 'rate_limited'
+  | 'throttled';
 
 export interface TokenRef {
   serial: string;
@@ -34,4 +38,7 @@ export interface TokenRef {
 export type ValidateOutcome =
   | { kind: 'accept'; via: 'challenge' | 'pin_and_otp'; message: string; token: TokenRef }
   | { kind: 'challenge'; trigger: TriggerResult }
-  | { kind: 'reject'; reason: RejectReason; message: string; token?: TokenRef };
+  | { kind: 'reject'; reason: RejectReason; message: string; token?: TokenRef; retryAfterSeconds?: number };
+
+/** Rejections that count against the client's failure budget: guesses, not limits or outages. */
+export const GUESS_REASONS: ReadonlySet<RejectReason> = new Set(['wrong_pin', 'otp_mismatch', 'challenge_mismatch', 'unknown_transaction']);

@@ -42,7 +42,7 @@ async function createWorld(seed: string | number = 1): Promise<World> {
       });
     },
     async check(pass, transactionId) {
-      return validateCheck(deps, { tokens: await tokens(), user, realm: 'default', pass, transactionId });
+      return validateCheck(deps, { tokens: await tokens(), user, realm: 'default', pass, transactionId, clientIp: '192.0.2.10' });
     },
     async token(serial) {
       const token = await deps.store.tokens.findBySerial(serial);

@@ -1,11 +1,13 @@
 import { isChallengeOpen, type Challenge } from '../challenges/challenge.js';
-import { triggerChallenges } from '../challenges/trigger-challenges.js';
+import { reuseChallenges, triggerChallenges } from '../challenges/trigger-challenges.js';
+import { clientFailureKey } from '../limits/send-limits.js';
+import { readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
 import { constantTimeEqual } from '../crypto/constant-time-equal.js';
 import type { CoreDeps } from '../deps.js';
 import { splitPinAndOtp } from '../pin/split-pin-and-otp.js';
 import type { Token } from '../tokens/token.js';
 import type { User } from '../users/user.js';
-import { MESSAGES, type ValidateOutcome, type TokenRef } from './outcome.js';
+import { GUESS_REASONS, MESSAGES, type ValidateOutcome, type TokenRef } from './outcome.js';
 
 export interface ValidateRequest {
   /** The tokens in question: the user's, or the one named by serial. */
@@ -14,6 +16,8 @@ export interface ValidateRequest {
   realm: string;
   pass: string;
   transactionId: string | undefined;
+  /** The client's address, for send limits and failure throttling. */
+  clientIp: string | undefined;
 }
 
 function refOf(token: Token): TokenRef {
@@ -94,8 +98,19 @@ async function matchPins(deps: CoreDeps, tokens: readonly Token[], pass: string,
   return matches.filter((match): match is PinMatch => match !== undefined);
 }
 
+/**
+ * Resend protection: a PIN-only request soon after the last challenge gets that challenge back (same
+ * transaction id, no new mail), so neither a nervous user nor a script can flood the inbox.
+ */
+function recentChallenges(matches: readonly PinMatch[], settings: SystemSettings, now: number): Challenge[] {
+  if (settings.resendAfterSeconds <= 0) return [];
+  const recent = matches.flatMap((match) => match.openChallenges).filter((challenge) => challenge.createdAt > now - settings.resendAfterSeconds * 1000);
+  const newest = recent.reduce<Challenge | undefined>((latest, challenge) => (!latest || challenge.createdAt > latest.createdAt ? challenge : latest), undefined);
+  return newest ? recent.filter((challenge) => challenge.transactionId === newest.transactionId) : [];
+}
+
 /** Step one (PIN alone) or PIN+OTP in one pass (SPEC A.5 flows 1, 2, 6-9). */
-async function checkPass(deps: CoreDeps, request: ValidateRequest): Promise<ValidateOutcome> {
+async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: SystemSettings): Promise<ValidateOutcome> {
   const now = deps.clock.nowMilliseconds();
   const matches = await matchPins(deps, request.tokens, request.pass, now);
   if (matches.length === 0) {
@@ -114,7 +129,13 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest): Promise<Vali
   }
   const pinOnly = usable.filter((match) => match.otp === undefined);
   if (pinOnly.length > 0) {
-    const trigger = await triggerChallenges(deps, pinOnly.map((match) => match.token), request.user, request.realm);
+    const tokens = pinOnly.map((match) => match.token);
+    const reusable = recentChallenges(pinOnly, settings, now);
+    if (reusable.length > 0) return { kind: 'challenge', trigger: reuseChallenges(reusable, tokens, settings.challengeText) };
+    const trigger = await triggerChallenges(deps, tokens, { user: request.user, realm: request.realm, clientIp: request.clientIp, settings });
+    if (trigger.retryAfterSeconds !== undefined) {
+      return { kind: 'reject', reason: 'rate_limited', message: MESSAGES.sendLimited, retryAfterSeconds: trigger.retryAfterSeconds };
+    }
     if (trigger.challenges.length > 0) return { kind: 'challenge', trigger };
     return { kind: 'reject', reason: 'mail_failed', message: MESSAGES.mailFailed };
   }
@@ -129,11 +150,36 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest): Promise<Vali
   return { kind: 'reject', reason: 'token_disabled', message: MESSAGES.tokenDisabled, token: refOf(matches[0]!.token) };
 }
 
+/** failcounter_clear_timeout: a token locked long enough ago unlocks itself on its next use. */
+async function clearStaleFailCounts(deps: CoreDeps, tokens: readonly Token[], settings: SystemSettings, now: number): Promise<Token[]> {
+  if (settings.failCounterClearMinutes <= 0) return [...tokens];
+  const cutoff = now - settings.failCounterClearMinutes * 60_000;
+  return Promise.all(
+    tokens.map(async (token) => {
+      const isStale = isLockedOut(token) && token.failCountUpdatedAt !== null && token.failCountUpdatedAt <= cutoff;
+      return isStale && (await deps.store.tokens.clearStaleFailCount(token.id, cutoff)) ? { ...token, failCount: 0 } : token;
+    }),
+  );
+}
+
 /** /validate/check: decide ACCEPT, CHALLENGE or REJECT. A failed login is an outcome, never an error. */
 export async function validateCheck(deps: CoreDeps, request: ValidateRequest): Promise<ValidateOutcome> {
   if (request.tokens.length === 0) return { kind: 'reject', reason: 'no_tokens', message: MESSAGES.noTokens };
-  if (request.transactionId !== undefined && request.transactionId !== '') {
-    return answerByTransaction(deps, request, request.transactionId);
+  const settings = await readSystemSettings(deps.store.settings, deps.secretBox);
+  const now = deps.clock.nowMilliseconds();
+  const failureRate = request.clientIp ? settings.clientFailureRate : undefined;
+  const failureKey = clientFailureKey(request.clientIp ?? '');
+  if (failureRate) {
+    // Checked before any KDF work: a guessing client is turned away cheaply.
+    const verdict = await deps.store.rateLimits.hasUnit(failureKey, failureRate.count, failureRate.windowMilliseconds, now);
+    if (!verdict.isAllowed) return { kind: 'reject', reason: 'throttled', message: MESSAGES.failureThrottled, retryAfterSeconds: verdict.retryAfterSeconds };
   }
-  return checkPass(deps, request);
+  const current = { ...request, tokens: await clearStaleFailCounts(deps, request.tokens, settings, now) };
+  const outcome = current.transactionId !== undefined && current.transactionId !== ''
+    ? await answerByTransaction(deps, current, current.transactionId)
+    : await checkPass(deps, current, settings);
+  if (failureRate && outcome.kind === 'reject' && GUESS_REASONS.has(outcome.reason)) {
+    await deps.store.rateLimits.take(failureKey, failureRate.count, failureRate.windowMilliseconds, now);
+  }
+  return outcome;
 }

@@ -144,6 +144,7 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
           pass: optionalString(params, 'pass') ?? '',
           // FreeRADIUS sends the RADIUS State attribute as `state`; privacyIDEA treats it as transaction_id.
           transactionId: optionalString(params, 'transaction_id') || optionalString(params, 'state') || undefined,
+          clientIp: request.ip,
         });
     await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
     return renderOutcome(outcome, outcome.kind === 'challenge' && (await wantsNullAttributes(deps, request)));
@@ -157,7 +158,11 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
     rejectUnknownParams(params, TRIGGER_PARAMS);
     const subject = await resolveSubject(deps, params);
     const usable = subject.tokens.filter(isTokenUsable);
-    const trigger = usable.length > 0 ? await triggerChallenges(deps, usable, subject.owner?.user, subject.owner?.realm ?? '') : undefined;
+    const trigger = usable.length > 0 ? await triggerChallenges(deps, usable, { user: subject.owner?.user, realm: subject.owner?.realm ?? '', clientIp: request.ip }) : undefined;
+    if (trigger?.retryAfterSeconds !== undefined) {
+      // Admin clients get HTTP's own signal; /validate/check keeps 200 because RADIUS and PAM clients break on others.
+      throw new OtpError('RATE_LIMITED', { publicParams: { seconds: String(trigger.retryAfterSeconds) }, retryAfterSeconds: trigger.retryAfterSeconds });
+    }
     const count = trigger?.challenges.length ?? 0;
     const outcome: ValidateOutcome = trigger && count > 0 ? { kind: 'challenge', trigger } : { kind: 'reject', reason: usable.length > 0 ? 'mail_failed' : 'no_tokens', message: '' };
     await deps.store.audit.insert(auditOf(request, 'validate/triggerchallenge', subject, outcome, deps.clock.nowMilliseconds()));

@@ -3,12 +3,14 @@ import { OtpError } from '../../core/errors.js';
 import type { Database, DialectName } from '../schema.js';
 import { initialMigration } from './0001-initial.js';
 import { defaultRealmMigration } from './0002-default-realm.js';
+import { outboxAndRateLimitsMigration } from './0003-outbox-and-rate-limits.js';
 
 /** In-code migrations, applied in name order. Append only; never edit one that has shipped. */
 function migrationsFor(dialect: DialectName): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
     '0002-default-realm': defaultRealmMigration,
+    '0003-outbox-and-rate-limits': outboxAndRateLimitsMigration,
   };
 }
 

@@ -73,10 +73,10 @@ for (const database of DATABASES) {
     it('logs no OTP, no PIN and no SMTP password, even at trace level', async () => {
       // Trigger the failure paths too: a wrong PIN and a failing SMTP login.
       await t.call('/validate/check', { json: { user: 'alice', pass: `${PIN}x` }, token: false });
-      await t.call('/system/setConfig', { json: { 'email.password': 'wrong-password' } });
+      await t.call('/system/setConfig', { json: { 'email.password': 'wrong-password', 'email.send_mode': 'sync' } });
       const failed = await t.json('/validate/check', { json: { user: 'alice', pass: PIN }, token: false });
       assert.equal(failed['detail'].message, 'The PIN was correct, but the EMail could not be sent!');
-      await t.call('/system/setConfig', { json: { 'email.password': SMTP_PASSWORD } });
+      await t.call('/system/setConfig', { json: { 'email.password': SMTP_PASSWORD, 'email.send_mode': 'async' } });
       const logs = logLines.join('\n');
       assert.ok(logs.includes('/validate/check'), 'the log is real: it has the requests');
       assert.ok(logs.includes('MAIL_DELIVERY_FAILED') || logs.includes('request completed'));

@@ -141,8 +141,8 @@ for (const database of DATABASES) {
         assert.deepEqual([mail.from, mail.authUser], ['resaved@mailotp.test', CREDENTIALS.username]);
       });
 
-      it('answer REJECT without a transaction_id when the SMTP password is wrong', async () => {
-        await setConfig({ 'email.identifier': 'badpass' });
+      it('answer REJECT without a transaction_id when the SMTP password is wrong (email.send_mode=sync)', async () => {
+        await setConfig({ 'email.identifier': 'badpass', 'email.send_mode': 'sync' });
         const user = await newUser();
         const attemptsBefore = secure.authAttempts.length;
         const response = await t.call('/validate/check', { params: { user: user.login, pass: PIN }, token: false });
@@ -153,10 +153,11 @@ for (const database of DATABASES) {
         assert.equal(secure.mails.some((mail) => mail.to.includes(user.email)), false);
       });
 
-      it('answer REJECT without a transaction_id when the SMTP server is down', async () => {
-        await setConfig({ 'email.identifier': 'down' });
+      it('answer REJECT without a transaction_id when the SMTP server is down (email.send_mode=sync)', async () => {
+        await setConfig({ 'email.identifier': 'down', 'email.send_mode': 'sync' });
         const user = await newUser();
         assertMailFailed(await check(user.login));
+        await setConfig({ 'email.send_mode': 'async' });
       });
 
       it('fail over to the next server of a comma-separated email.identifier', async () => {

@@ -1,0 +1,91 @@
+import type { DeliveryState } from '../challenges/challenge.js';
+import { isOtpError } from '../errors.js';
+import type { Clock, Mailer, RandomSource, SecretBox, Store } from '../ports.js';
+import { resolveSmtpSettings } from '../settings/resolve-smtp.js';
+import { readSystemSettings } from '../settings/system-settings.js';
+import { openMailContent, type MailContent } from './mail-content.js';
+import type { OutboxEntry } from './outbox-entry.js';
+import { nextAttemptDelayMilliseconds } from './retry-schedule.js';
+
+export interface DeliveryDeps {
+  store: Store;
+  clock: Clock;
+  random: RandomSource;
+  secretBox: SecretBox;
+  mailer: Mailer;
+}
+
+export interface DeliveryResult {
+  id: string;
+  state: Exclude<DeliveryState, 'queued'>;
+  /** Milliseconds from the commit of the challenge to the SMTP server's acceptance (sent only). */
+  latencyMilliseconds?: number;
+  error?: string;
+}
+
+function describeFailure(error: unknown): { text: string; isRetryable: boolean } {
+  if (isOtpError(error)) return { text: error.detail ?? error.code, isRetryable: error.isRetryable };
+  return { text: 'unexpected mailer failure', isRetryable: true };
+}
+
+/**
+ * One delivery attempt: every configured SMTP server in order (failover) until one accepts. A transient
+ * failure (network, timeout, 4xx) is retried later with backoff while the challenge is alive; a
+ * permanent one (5xx, refused credentials or certificate) is not. `isLastChance` (the synchronous mode)
+ * turns any failure into a final one.
+ */
+export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry, isLastChance = false): Promise<DeliveryResult> {
+  const now = deps.clock.nowMilliseconds();
+  const fail = async (error: string): Promise<DeliveryResult> => {
+    await deps.store.outbox.markFailed(entry.id, error, deps.clock.nowMilliseconds());
+    return { id: entry.id, state: 'failed', error };
+  };
+  if (entry.expiresAt <= now) return fail('challenge expired before delivery');
+  let content: MailContent;
+  try {
+    content = openMailContent(deps.secretBox, entry.sealedContent);
+  } catch {
+    return fail('content cannot be opened (another master key?)');
+  }
+  const errors: string[] = [];
+  let isRetryable = false;
+  try {
+    const settings = await readSystemSettings(deps.store.settings, deps.secretBox);
+    const servers = await resolveSmtpSettings(deps.store.smtpServers, deps.secretBox, settings, entry.smtpIdentifier || undefined);
+    for (const server of servers) {
+      try {
+        await deps.mailer.send(server, { from: server.sender, to: entry.recipient, subject: content.subject, text: content.text, messageId: entry.messageId });
+        const sentAt = deps.clock.nowMilliseconds();
+        await deps.store.outbox.markSent(entry.id, sentAt);
+        return { id: entry.id, state: 'sent', latencyMilliseconds: sentAt - entry.createdAt };
+      } catch (error) {
+        const failure = describeFailure(error);
+        errors.push(failure.text);
+        isRetryable ||= failure.isRetryable;
+      }
+    }
+  } catch (error) {
+    // Settings that name no existing SMTP server: an admin can fix that while the challenge lives.
+    const failure = describeFailure(error);
+    errors.push(failure.text);
+    isRetryable = true;
+  }
+  const error = errors.join('; ').slice(0, 250);
+  const attempts = entry.attempts + 1;
+  const nextAttemptAt = deps.clock.nowMilliseconds() + nextAttemptDelayMilliseconds(attempts, deps.random);
+  if (!isRetryable || isLastChance || nextAttemptAt >= entry.expiresAt) return fail(error);
+  await deps.store.outbox.markDeferred(entry.id, attempts, nextAttemptAt, error);
+  return { id: entry.id, state: 'deferred', error };
+}
+
+export interface DispatchOptions {
+  owner: string;
+  leaseMilliseconds: number;
+  batchSize: number;
+}
+
+/** Claims due mails under a lease (so no other node sends them meanwhile) and attempts each once. */
+export async function dispatchDueMail(deps: DeliveryDeps, options: DispatchOptions): Promise<DeliveryResult[]> {
+  const due = await deps.store.outbox.claimDue(options.owner, deps.clock.nowMilliseconds(), options.leaseMilliseconds, options.batchSize);
+  return Promise.all(due.map((entry) => deliverOutboxEntry(deps, entry)));
+}

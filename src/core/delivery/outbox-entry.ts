@@ -1,0 +1,46 @@
+import type { DeliveryState } from '../challenges/challenge.js';
+
+/**
+ * One OTP mail waiting in (or gone through) the durable outbox. It is written in the same transaction as
+ * its challenge, so a committed challenge always has its mail queued, whatever happens to the process.
+ */
+export interface OutboxEntry {
+  /** The challenge id: one mail per challenge. */
+  id: string;
+  transactionId: string;
+  tokenId: number;
+  serial: string;
+  recipient: string;
+  /** The token's own email.identifier, if any; resolved to SMTP servers at each attempt. */
+  smtpIdentifier: string;
+  /** Subject and text (they hold the code), sealed by the SecretBox; '' once delivered or given up. */
+  sealedContent: string;
+  messageId: string;
+  state: DeliveryState;
+  attempts: number;
+  nextAttemptAt: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  /** Codes only (e.g. "relay: ECONNECTION CONN (transient)"), never server reply text. */
+  lastError: string | null;
+  createdAt: number;
+  /** The challenge's expiry: past it, the mail is useless and is given up. */
+  expiresAt: number;
+  sentAt: number | null;
+}
+
+export type NewOutboxEntry = Omit<OutboxEntry, 'state' | 'attempts' | 'leaseOwner' | 'leaseExpiresAt' | 'lastError' | 'sentAt'>;
+
+export interface OutboxFilter {
+  state?: DeliveryState;
+  serial?: string;
+  recipient?: string;
+  limit: number;
+}
+
+export interface OutboxCounts {
+  queued: number;
+  deferred: number;
+  sent: number;
+  failed: number;
+}

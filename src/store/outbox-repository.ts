@@ -1,0 +1,169 @@
+import type { Kysely } from 'kysely';
+import type { DeliveryState } from '../core/challenges/challenge.js';
+import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from '../core/delivery/outbox-entry.js';
+import type { OutboxRepository } from '../core/ports.js';
+import { inTransaction } from './in-transaction.js';
+import type { Database, DialectName, OutboxRow } from './schema.js';
+
+const PENDING: DeliveryState[] = ['queued', 'deferred'];
+
+function toEntry(row: OutboxRow): OutboxEntry {
+  return {
+    id: row.id,
+    transactionId: row.transaction_id,
+    tokenId: Number(row.token_id),
+    serial: row.serial,
+    recipient: row.recipient,
+    smtpIdentifier: row.smtp_identifier,
+    sealedContent: row.sealed_content,
+    messageId: row.message_id,
+    state: row.state as DeliveryState,
+    attempts: row.attempts,
+    nextAttemptAt: Number(row.next_attempt_at),
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
+    lastError: row.last_error,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    sentAt: row.sent_at === null ? null : Number(row.sent_at),
+  };
+}
+
+export function createOutboxRepository(db: Kysely<Database>, dialect: DialectName): OutboxRepository {
+  /** Ends a delivery: the outbox row and its challenge's visible state change together. */
+  async function finish(id: string, state: 'sent' | 'failed', error: string | null, nowMilliseconds: number): Promise<void> {
+    await inTransaction(db, async (trx) => {
+      const result = await trx
+        .updateTable('outbox')
+        .set({
+          state,
+          // The content holds the code: erased the moment it is no longer needed.
+          sealed_content: '',
+          lease_owner: null,
+          lease_expires_at: null,
+          last_error: error,
+          ...(state === 'sent' ? { sent_at: nowMilliseconds } : {}),
+        })
+        .where('id', '=', id)
+        .where('state', 'in', PENDING)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) > 0) {
+        await trx.updateTable('challenge').set({ delivery_state: state }).where('id', '=', id).execute();
+      }
+    });
+  }
+
+  return {
+    async insert(entry: NewOutboxEntry): Promise<void> {
+      await db
+        .insertInto('outbox')
+        .values({
+          id: entry.id,
+          transaction_id: entry.transactionId,
+          token_id: entry.tokenId,
+          serial: entry.serial,
+          recipient: entry.recipient,
+          smtp_identifier: entry.smtpIdentifier,
+          sealed_content: entry.sealedContent,
+          message_id: entry.messageId,
+          state: 'queued',
+          attempts: 0,
+          next_attempt_at: entry.nextAttemptAt,
+          lease_owner: null,
+          lease_expires_at: null,
+          last_error: null,
+          created_at: entry.createdAt,
+          expires_at: entry.expiresAt,
+          sent_at: null,
+        })
+        .execute();
+    },
+
+    async claimDue(owner: string, nowMilliseconds: number, leaseMilliseconds: number, limit: number): Promise<OutboxEntry[]> {
+      const rows = await db
+        .updateTable('outbox')
+        .set({ lease_owner: owner, lease_expires_at: nowMilliseconds + leaseMilliseconds })
+        .where('id', 'in', (eb) => {
+          const due = eb
+            .selectFrom('outbox')
+            .select('id')
+            .where('state', 'in', PENDING)
+            .where('next_attempt_at', '<=', nowMilliseconds)
+            .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<=', nowMilliseconds)]))
+            .orderBy('next_attempt_at')
+            .limit(limit);
+          // Several nodes poll at once: each skips the rows another is claiming instead of queueing behind it.
+          return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
+        })
+        .where('state', 'in', PENDING)
+        .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<=', nowMilliseconds)]))
+        .returningAll()
+        .execute();
+      return rows.map(toEntry);
+    },
+
+    async claimById(id: string, owner: string, nowMilliseconds: number, leaseMilliseconds: number): Promise<OutboxEntry | undefined> {
+      const row = await db
+        .updateTable('outbox')
+        .set({ lease_owner: owner, lease_expires_at: nowMilliseconds + leaseMilliseconds })
+        .where('id', '=', id)
+        .where('state', 'in', PENDING)
+        .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<=', nowMilliseconds)]))
+        .returningAll()
+        .executeTakeFirst();
+      return row && toEntry(row);
+    },
+
+    markSent: (id, nowMilliseconds) => finish(id, 'sent', null, nowMilliseconds),
+    markFailed: (id, error, nowMilliseconds) => finish(id, 'failed', error, nowMilliseconds),
+
+    async markDeferred(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
+      await inTransaction(db, async (trx) => {
+        await trx
+          .updateTable('outbox')
+          .set({ state: 'deferred', attempts, next_attempt_at: nextAttemptAt, last_error: error, lease_owner: null, lease_expires_at: null })
+          .where('id', '=', id)
+          .where('state', 'in', PENDING)
+          .execute();
+        await trx.updateTable('challenge').set({ delivery_state: 'deferred' }).where('id', '=', id).execute();
+      });
+    },
+
+    async releaseLeases(owners: readonly string[]): Promise<number> {
+      if (owners.length === 0) return 0;
+      const result = await db
+        .updateTable('outbox')
+        .set({ lease_owner: null, lease_expires_at: null })
+        .where('lease_owner', 'in', owners)
+        .where('state', 'in', PENDING)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+
+    async listLeaseOwners(): Promise<string[]> {
+      const rows = await db.selectFrom('outbox').select('lease_owner').distinct().where('lease_owner', 'is not', null).where('state', 'in', PENDING).execute();
+      return rows.map((row) => row.lease_owner!).filter(Boolean);
+    },
+
+    async list(filter: OutboxFilter): Promise<OutboxEntry[]> {
+      let query = db.selectFrom('outbox').selectAll();
+      if (filter.state) query = query.where('state', '=', filter.state);
+      if (filter.serial) query = query.where('serial', '=', filter.serial);
+      if (filter.recipient) query = query.where('recipient', '=', filter.recipient);
+      const rows = await query.orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).execute();
+      return rows.map(toEntry);
+    },
+
+    async countByState(): Promise<OutboxCounts> {
+      const rows = await db.selectFrom('outbox').select(['state', (eb) => eb.fn.countAll<number>().as('count')]).groupBy('state').execute();
+      const counts: OutboxCounts = { queued: 0, deferred: 0, sent: 0, failed: 0 };
+      for (const row of rows) if (row.state in counts) counts[row.state as keyof OutboxCounts] = Number(row.count);
+      return counts;
+    },
+
+    async deleteFinishedBefore(beforeMilliseconds: number): Promise<number> {
+      const result = await db.deleteFrom('outbox').where('state', 'in', ['sent', 'failed']).where('created_at', '<', beforeMilliseconds).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}
