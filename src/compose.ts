@@ -15,6 +15,7 @@ import { createArgon2SecretHasher } from './system/argon2-secret-hasher.js';
 import { cryptoRandomSource } from './system/crypto-random-source.js';
 import { deriveServerKeys, loadOrCreateMasterKey } from './system/server-keys.js';
 import { systemClock } from './system/system-clock.js';
+import { createTelemetry } from './system/telemetry.js';
 
 export interface Composed {
   deps: AppDeps;
@@ -51,8 +52,11 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
   const mailer = overrides.mailer ?? createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 4 });
   // The worker needs the deps and the deps need the worker's wake-up call: late-bound through this signal.
   let worker: OutboxWorker | undefined;
+  const store = createKyselyStore(database.db, database.dialect, () => clock.nowMilliseconds());
+  const telemetry = createTelemetry(store.outbox);
   const deps: AppDeps = {
-    store: createKyselyStore(database.db, database.dialect, () => clock.nowMilliseconds()),
+    store,
+    telemetry,
     clock,
     random: cryptoRandomSource,
     pinHasher: hasher,
@@ -63,7 +67,11 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     sessions: createAdminSessions(keys.jwtKey, clock, config.adminSessionSeconds),
     outboxSignal: { notify: () => worker?.notify() },
   };
-  worker = createOutboxWorker(deps, { ...DEFAULT_OUTBOX_WORKER_OPTIONS, ...overrides.outboxWorker });
+  worker = createOutboxWorker(deps, {
+    ...DEFAULT_OUTBOX_WORKER_OPTIONS,
+    onResult: (result) => telemetry.deliveryResult(result),
+    ...overrides.outboxWorker,
+  });
   return {
     deps,
     worker,
@@ -72,6 +80,7 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     appliedMigrations,
     async close() {
       await worker?.stop();
+      telemetry.close();
       await mailer.close();
       await database.close();
     },

@@ -8,6 +8,7 @@ import type { NewUser, User, UserPatch, Realm, Resolver } from './users/user.js'
 import type { SmtpServer } from './settings/smtp-server.js';
 import type { AuditEvent } from './audit-event.js';
 import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from './delivery/outbox-entry.js';
+import type { DeliveryResult } from './delivery/deliver-outbox-entry.js';
 
 /** Wall-clock time. The core never reads the system clock itself, so tests can fix and advance time. */
 export interface Clock {
@@ -143,6 +144,15 @@ export interface RateLimitRepository {
   /** Whether the bucket holds at least one unit now, without taking it. */
   hasUnit(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
   deleteIdle(beforeMilliseconds: number): Promise<number>;
+}
+
+/** Counters and histograms the adapters report (rendered at GET /metrics); no secrets, only outcomes. */
+export interface Telemetry {
+  validateOutcome(result: 'accept' | 'challenge' | 'reject', reason: string): void;
+  mailsQueued(count: number): void;
+  deliveryResult(result: DeliveryResult): void;
+  render(): Promise<string>;
+  close(): void;
 }
 
 /** Wakes the local mail dispatcher after a commit, so a mail does not wait for the next poll. */

@@ -6,6 +6,7 @@ import type { AppDeps } from './app-deps.js';
 import { handleError } from './error-handler.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { mailRoutes } from './routes/mail-routes.js';
 import { smtpServerRoutes } from './routes/smtp-server-routes.js';
 import { systemRoutes } from './routes/system-routes.js';
 import { tokenRoutes } from './routes/token-routes.js';
@@ -65,6 +66,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
   await app.register(async (scope) => userRoutes(scope, deps));
   await app.register(async (scope) => systemRoutes(scope, deps));
   await app.register(async (scope) => smtpServerRoutes(scope, deps));
+  await app.register(async (scope) => mailRoutes(scope, deps));
   await app.register(async (scope) => adminUiRoutes(scope));
   return app;
 }

@@ -35,6 +35,9 @@ export function openSqlite(path: string): OpenDatabase {
 
 export function openPostgres(connectionString: string, maxConnections = 10): OpenDatabase {
   const pool = new pg.Pool({ connectionString, max: maxConnections, types: pgTypes() });
+  // An idle client's connection can die (failover, restart, admin kill). Without a listener that error
+  // would crash the process; the pool drops the client and the next query opens a new connection.
+  pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }

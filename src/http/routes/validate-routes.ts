@@ -130,6 +130,12 @@ function auditOf(request: FastifyRequest, action: string, subject: Subject, outc
   };
 }
 
+function observe(deps: AppDeps, outcome: ValidateOutcome): void {
+  const reason = outcome.kind === 'reject' ? outcome.reason : outcome.kind === 'accept' ? outcome.via : outcome.trigger.isReused ? 'reused' : 'triggered';
+  deps.telemetry.validateOutcome(outcome.kind, reason);
+  if (outcome.kind === 'challenge' && !outcome.trigger.isReused) deps.telemetry.mailsQueued(outcome.trigger.challenges.length);
+}
+
 export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const check = async (request: FastifyRequest): Promise<Record<string, unknown>> => {
     const params = readParams(request);
@@ -147,6 +153,7 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
           clientIp: request.ip,
         });
     await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
+    observe(deps, outcome);
     return renderOutcome(outcome, outcome.kind === 'challenge' && (await wantsNullAttributes(deps, request)));
   };
   app.get('/validate/check', check);
@@ -166,6 +173,7 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
     const count = trigger?.challenges.length ?? 0;
     const outcome: ValidateOutcome = trigger && count > 0 ? { kind: 'challenge', trigger } : { kind: 'reject', reason: usable.length > 0 ? 'mail_failed' : 'no_tokens', message: '' };
     await deps.store.audit.insert(auditOf(request, 'validate/triggerchallenge', subject, outcome, deps.clock.nowMilliseconds()));
+    observe(deps, outcome);
     if (trigger && count > 0) return authenticationEnvelope(count, 'CHALLENGE', challengeDetail(trigger, await wantsNullAttributes(deps, request)));
     return authenticationEnvelope(0, 'REJECT', { messages: [], multi_challenge: [] });
   });

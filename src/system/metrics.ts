@@ -1,0 +1,96 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+type Labels = Readonly<Record<string, string>>;
+
+function labelText(labels: Labels): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return '';
+  return `{${entries.map(([key, value]) => `${key}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
+}
+
+interface Counter {
+  kind: 'counter';
+  help: string;
+  values: Map<string, { labels: Labels; value: number }>;
+}
+
+interface Histogram {
+  kind: 'histogram';
+  help: string;
+  bucketsSeconds: readonly number[];
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Values read at scrape time (outbox depth, memory): the collector returns one value per label set. */
+type Collector = () => Promise<Array<{ labels: Labels; value: number }>> | Array<{ labels: Labels; value: number }>;
+
+/**
+ * A small Prometheus text-format registry: counters, one-label-set histograms and gauges collected at
+ * scrape time. Enough for mailotp's few series without a dependency.
+ */
+export class Metrics {
+  readonly #counters = new Map<string, Counter>();
+  readonly #histograms = new Map<string, Histogram>();
+  readonly #gauges = new Map<string, { help: string; collect: Collector }>();
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  constructor() {
+    this.#loopDelay.enable();
+    this.gauge('mailotp_event_loop_max_stall_seconds', 'Longest event-loop delay seen since start', () => [{ labels: {}, value: this.#loopDelay.max / 1e9 }]);
+    this.gauge('mailotp_event_loop_p99_delay_seconds', '99th percentile event-loop delay since start', () => [{ labels: {}, value: this.#loopDelay.percentile(99) / 1e9 }]);
+    this.gauge('process_resident_memory_bytes', 'Resident set size', () => [{ labels: {}, value: process.memoryUsage.rss() }]);
+  }
+
+  counter(name: string, help: string): (labels?: Labels, amount?: number) => void {
+    const counter: Counter = this.#counters.get(name) ?? { kind: 'counter', help, values: new Map() };
+    this.#counters.set(name, counter);
+    return (labels: Labels = {}, amount = 1) => {
+      const key = labelText(labels);
+      const entry = counter.values.get(key) ?? { labels, value: 0 };
+      entry.value += amount;
+      counter.values.set(key, entry);
+    };
+  }
+
+  histogram(name: string, help: string, bucketsSeconds: readonly number[]): (seconds: number) => void {
+    const histogram: Histogram = { kind: 'histogram', help, bucketsSeconds, counts: bucketsSeconds.map(() => 0), sum: 0, count: 0 };
+    this.#histograms.set(name, histogram);
+    return (seconds: number) => {
+      histogram.sum += seconds;
+      histogram.count += 1;
+      bucketsSeconds.forEach((bound, index) => {
+        if (seconds <= bound) histogram.counts[index]! += 1;
+      });
+    };
+  }
+
+  gauge(name: string, help: string, collect: Collector): void {
+    this.#gauges.set(name, { help, collect });
+  }
+
+  /** The exposition text (Prometheus 0.0.4). */
+  async render(): Promise<string> {
+    const lines: string[] = [];
+    for (const [name, counter] of this.#counters) {
+      lines.push(`# HELP ${name} ${counter.help}`, `# TYPE ${name} counter`);
+      if (counter.values.size === 0) lines.push(`${name} 0`);
+      for (const { labels, value } of counter.values.values()) lines.push(`${name}${labelText(labels)} ${value}`);
+    }
+    for (const [name, histogram] of this.#histograms) {
+      lines.push(`# HELP ${name} ${histogram.help}`, `# TYPE ${name} histogram`);
+      histogram.bucketsSeconds.forEach((bound, index) => lines.push(`${name}_bucket{le="${bound}"} ${histogram.counts[index]}`));
+      lines.push(`${name}_bucket{le="+Inf"} ${histogram.count}`, `${name}_sum ${histogram.sum}`, `${name}_count ${histogram.count}`);
+    }
+    for (const [name, gauge] of this.#gauges) {
+      lines.push(`# HELP ${name} ${gauge.help}`, `# TYPE ${name} gauge`);
+      for (const { labels, value } of await gauge.collect()) lines.push(`${name}${labelText(labels)} ${value}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+
+  close(): void {
+    this.#loopDelay.disable();
+  }
+}
