@@ -69,6 +69,8 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
   };
   worker = createOutboxWorker(deps, {
     ...DEFAULT_OUTBOX_WORKER_OPTIONS,
+    leaseMilliseconds: config.outboxLeaseSeconds * 1000,
+    pollIntervalMilliseconds: config.outboxPollMilliseconds,
     onResult: (result) => telemetry.deliveryResult(result),
     ...overrides.outboxWorker,
   });

@@ -24,6 +24,10 @@ export interface Config {
   bodyLimitBytes: number;
   /** Lifetime of an admin session token. */
   adminSessionSeconds: number;
+  /** How long a node owns an outbox mail it claimed; another node takes it over after that. */
+  outboxLeaseSeconds: number;
+  /** How often a node looks for due mail when nothing woke it (mail queued on other nodes, retries). */
+  outboxPollMilliseconds: number;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -84,6 +88,8 @@ export function loadConfig(env: Environment): Readonly<Config> {
     kdfParallelism: integer(env, 'MAILOTP_KDF_PARALLELISM', 1, 1, 16, problems),
     bodyLimitBytes: integer(env, 'MAILOTP_BODY_LIMIT_BYTES', 65_536, 1024, 10_485_760, problems),
     adminSessionSeconds: integer(env, 'MAILOTP_ADMIN_SESSION_SECONDS', 3600, 60, 86_400, problems),
+    outboxLeaseSeconds: integer(env, 'MAILOTP_OUTBOX_LEASE_SECONDS', 60, 2, 3600, problems),
+    outboxPollMilliseconds: integer(env, 'MAILOTP_OUTBOX_POLL_MS', 500, 50, 60_000, problems),
   };
   if (problems.length > 0) throw new OtpError('CONFIG_INVALID', { detail: problems.join('; ') });
   return deepFreeze(config);

@@ -58,10 +58,16 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
   let isStopped = true;
   let lastCleanupAt = 0;
 
+  async function releaseDeadLocalLeases(): Promise<void> {
+    const deadOwners = (await deps.store.outbox.listLeaseOwners()).filter((candidate) => isDeadLocalOwner(candidate, host));
+    await deps.store.outbox.releaseLeases(deadOwners);
+  }
+
   async function cleanUp(): Promise<void> {
     const now = deps.clock.nowMilliseconds();
     if (now - lastCleanupAt < 60_000) return;
     lastCleanupAt = now;
+    await releaseDeadLocalLeases();
     await deps.store.outbox.deleteFinishedBefore(now - options.retentionMilliseconds);
     await deps.store.challenges.deleteExpired(now - 24 * 3600 * 1000);
     await deps.store.rateLimits.deleteIdle(now - 24 * 3600 * 1000);
@@ -116,8 +122,8 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
     },
     async start(): Promise<void> {
       isStopped = false;
-      const deadOwners = (await deps.store.outbox.listLeaseOwners()).filter((candidate) => isDeadLocalOwner(candidate, host));
-      await deps.store.outbox.releaseLeases(deadOwners);
+      // A process of ours that died on this host (SIGKILL, OOM) leaves leases nobody will honour: take them now.
+      await releaseDeadLocalLeases();
       schedule(0);
     },
     drain: () => run(),
