@@ -9,6 +9,8 @@ import type { BenchSettings } from './settings.js';
 /** The ceilings this machine puts on mailotp, measured in the same run as mailotp itself. */
 export interface Limits {
   kdf: { perSecond: number; singleVerifyMs: number; threadPoolSize: number; inFlight: number };
+  /** KDF verifications/s at the start and at the end of the run; `kdf` is the better of the two. */
+  kdfMeasurements?: number[];
   /** Bare fastify requests/s per concurrency level: the better of one process and a cluster of `cores` workers. */
   http: Record<number, number>;
   httpSingleProcess: Record<number, number>;
