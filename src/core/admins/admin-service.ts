@@ -32,7 +32,19 @@ export async function setAdminPassword(deps: AdminDeps, username: string, passwo
   return deps.store.admins.setPasswordHash(username, await deps.passwordHasher.hash(password));
 }
 
-let dummyHash: Promise<string> | undefined;
+/** One placeholder hash per hasher (its parameters and pepper), made on first use. */
+const dummyHashes = new WeakMap<object, Promise<string>>();
+
+function dummyHashFor(hasher: AdminDeps['passwordHasher']): Promise<string> {
+  let hash = dummyHashes.get(hasher);
+  if (!hash) {
+    hash = hasher.hash('mailotp-no-such-admin');
+    // A failed attempt must not poison every later unknown-name login: forget it so the next one retries.
+    hash.catch(() => dummyHashes.delete(hasher));
+    dummyHashes.set(hasher, hash);
+  }
+  return hash;
+}
 
 /**
  * True when the credentials are right. An unknown name costs the same KDF run as a known one, so the
@@ -41,8 +53,7 @@ let dummyHash: Promise<string> | undefined;
 export async function authenticateAdmin(deps: AdminDeps, username: string, password: string): Promise<boolean> {
   const admin = await deps.store.admins.find(username);
   if (!admin) {
-    dummyHash ??= deps.passwordHasher.hash('mailotp-no-such-admin');
-    await deps.passwordHasher.verify(await dummyHash, password);
+    await deps.passwordHasher.verify(await dummyHashFor(deps.passwordHasher), password);
     return false;
   }
   return deps.passwordHasher.verify(admin.passwordHash, password);

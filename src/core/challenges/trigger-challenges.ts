@@ -4,7 +4,7 @@ import { sealMailContent } from '../delivery/mail-content.js';
 import type { NewOutboxEntry } from '../delivery/outbox-entry.js';
 import { takeSendAllowance } from '../limits/send-limits.js';
 import { generateId, generateOtp, generateTransactionId } from '../otp/generate-otp.js';
-import { readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
+import { parseBoolean, readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
 import type { Token } from '../tokens/token.js';
 import type { User } from '../users/user.js';
 import type { Challenge, DeliveryState, NewChallenge } from './challenge.js';
@@ -39,7 +39,7 @@ export interface TriggerContext {
 
 /** The address a token's mail goes to: its own, or the owner's current one for dynamic_email tokens. */
 export function recipientOf(token: Token, user: User | undefined): string {
-  const isDynamic = ['1', 'true', 'True'].includes(token.info['dynamic_email'] ?? '');
+  const isDynamic = parseBoolean(token.info['dynamic_email'] ?? '') === true;
   return (isDynamic ? user?.email : token.info['email'])?.trim() ?? '';
 }
 

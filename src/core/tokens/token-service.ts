@@ -21,6 +21,11 @@ const SERIAL_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 const SERIAL_PATTERN = /^[A-Za-z0-9._:@-]{1,64}$/;
 const EMAIL_PATTERN = /^[^\s@<>(),;:"\\]+@[^\s@<>(),;:"\\]+\.[^\s@<>(),;:"\\]+$/;
 
+/** privacyIDEA's creation_date form: ISO 8601 to the second with an explicit +00:00. */
+function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+}
+
 export function generateSerial(deps: Pick<CoreDeps, 'random'>): string {
   const bytes = new Uint8Array(8);
   let serial = 'PIEM';
@@ -70,7 +75,7 @@ export async function enrolToken(deps: CoreDeps, request: EnrolRequest): Promise
     const isOtherOwner = owner && existing.owner && (existing.owner.resolver !== owner.resolver || existing.owner.userId !== owner.userId);
     if (isOtherOwner) throw new OtpError('TOKEN_SERIAL_EXISTS', { publicParams: { serial } });
     await deps.store.tokens.update(existing.id, {
-      info: { ...existing.info, ...info, creation_date: existing.info['creation_date'] ?? new Date(now).toISOString() },
+      info: { ...existing.info, ...info, creation_date: existing.info['creation_date'] ?? isoSeconds(now) },
       otpLength,
       ...(request.pin !== undefined ? { pinHash } : {}),
       ...(request.description !== undefined ? { description: request.description } : {}),
@@ -90,7 +95,7 @@ export async function enrolToken(deps: CoreDeps, request: EnrolRequest): Promise
     otpLength,
     pinHash,
     owner,
-    info: { ...info, creation_date: new Date(now).toISOString().replace(/\.\d{3}Z$/, '+00:00') },
+    info: { ...info, creation_date: isoSeconds(now) },
     createdAt: now,
   });
 }
