@@ -73,7 +73,9 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
   const error = errors.join('; ').slice(0, 250);
   const attempts = entry.attempts + 1;
   const nextAttemptAt = deps.clock.nowMilliseconds() + nextAttemptDelayMilliseconds(attempts, deps.random);
-  if (!isRetryable || isLastChance || nextAttemptAt >= entry.expiresAt) return fail(error);
+  if (!isRetryable || isLastChance) return fail(error);
+  // Say why a transient failure ended it: an admin reading the outbox must not look for a permanent refusal.
+  if (nextAttemptAt >= entry.expiresAt) return fail(`${errors.join('; ').slice(0, 200)}; gave up: challenge expires before the next attempt`);
   await deps.store.outbox.markDeferred(entry.id, attempts, nextAttemptAt, error);
   return { id: entry.id, state: 'deferred', error };
 }
