@@ -28,7 +28,16 @@ export interface SmtpSinkOptions {
   rejectRecipientWith?: number;
   /** With `credentials`: offer and accept AUTH, but also take mail from clients that never authenticate. */
   isAuthOptional?: boolean;
+  /** Wait this long after the end of DATA before accepting (the client's view: a slow server). */
+  delayAcceptMs?: number;
+  /** Keep every mail at the end of DATA, unaccepted, until `setBehaviour` lifts the hold. */
+  isAcceptHeld?: boolean;
+  /** Listen on this port instead of a free one (a "down" server coming back on its old port). */
+  port?: number;
 }
+
+/** What the sink does with the next commands; `setBehaviour` switches it while clients are connected. */
+export type SmtpSinkBehaviour = Pick<SmtpSinkOptions, 'rejectRecipientWith' | 'delayAcceptMs' | 'isAcceptHeld'>;
 
 /** One AUTH command the sink saw (the password is deliberately not kept). */
 export interface AuthAttempt {
@@ -46,6 +55,21 @@ export interface SmtpSink {
   openConnectionCount(): number;
   /** Resolves once exactly `count` sessions are open (now or after later connects/closes). */
   waitForOpenConnections(count: number, timeoutMs?: number): Promise<void>;
+  /** Replaces rejectRecipientWith, delayAcceptMs and isAcceptHeld (unset ones are off); lifting a hold accepts the held mails. */
+  setBehaviour(behaviour: SmtpSinkBehaviour): void;
+  /** RCPT TO commands seen, refused ones included. */
+  rcptCount(): number;
+  /** SMTP sessions opened since start (a pooled client reuses one for several mails). */
+  sessionCount(): number;
+  /** Mails whose DATA ended but which are not accepted yet (delayed or held). */
+  pendingAcceptCount(): number;
+  /**
+   * Mails never accepted because the client went away while the sink delayed or held them: like a real
+   * server that did not answer 250, the sink does not keep them.
+   */
+  droppedCount(): number;
+  /** Resolves once at least `count` mails were accepted in all. */
+  waitForMailCount(count: number, timeoutMs?: number): Promise<void>;
   /** Resolves with the next mail to `to` (or the first already received and not yet taken). */
   nextMail(to: string, timeoutMs?: number): Promise<ReceivedMail>;
   close(): Promise<void>;
@@ -57,6 +81,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   const taken = new Set<ReceivedMail>();
   const waiters: Array<{ to: string; resolve: (mail: ReceivedMail) => void }> = [];
   const authAttempts: AuthAttempt[] = [];
+  const countWaiters: Array<{ count: number; resolve: () => void }> = [];
   // Session ids, so a socket that closes before onConnect ran does not unbalance the count.
   const openSessions = new Set<string>();
   const connectionWaiters: Array<{ count: number; resolve: () => void }> = [];
@@ -69,6 +94,12 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       }
     }
   };
+  let behaviour: SmtpSinkBehaviour = { rejectRecipientWith: options.rejectRecipientWith, delayAcceptMs: options.delayAcceptMs, isAcceptHeld: options.isAcceptHeld };
+  let rcptCount = 0;
+  let sessionCount = 0;
+  let droppedCount = 0;
+  let pendingAcceptCount = 0;
+  let releaseHeld: Array<() => void> = [];
   const tls = localhostCertificate();
   const serverOptions: SMTPServerOptions = {
     secure: options.isImplicitTls ?? false,
@@ -83,6 +114,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     logger: false,
     disabledCommands: [...(options.credentials === undefined ? ['AUTH'] : []), ...(options.refusesStartTls ? ['STARTTLS'] : [])],
     onConnect(session, callback) {
+      sessionCount += 1;
       openSessions.add(session.id);
       connectionsChanged();
       callback();
@@ -101,15 +133,29 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
     },
     onRcptTo(_address, _session, callback) {
-      if (options.rejectRecipientWith) {
-        callback(Object.assign(new Error('Recipient refused by test sink'), { responseCode: options.rejectRecipientWith }));
+      rcptCount += 1;
+      if (behaviour.rejectRecipientWith) {
+        callback(Object.assign(new Error('Recipient refused by test sink'), { responseCode: behaviour.rejectRecipientWith }));
         return;
       }
       callback();
     },
     onData(stream, session, callback) {
       simpleParser(stream)
-        .then((parsed) => {
+        .then(async (parsed) => {
+          // Delay or hold before the 250 reply: a client that dies meanwhile never saw its mail accepted.
+          pendingAcceptCount += 1;
+          try {
+            if (behaviour.delayAcceptMs) await new Promise((resolve) => setTimeout(resolve, behaviour.delayAcceptMs));
+            if (behaviour.isAcceptHeld) await new Promise<void>((resolve) => releaseHeld.push(resolve));
+          } finally {
+            pendingAcceptCount -= 1;
+          }
+          if (!openSessions.has(session.id)) {
+            droppedCount += 1;
+            callback(Object.assign(new Error('Client gone before acceptance'), { responseCode: 451 }));
+            return;
+          }
           const mail: ReceivedMail = {
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
@@ -121,6 +167,12 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
             authUser: typeof session.user === 'string' ? session.user : undefined,
           };
           mails.push(mail);
+          for (const waiter of [...countWaiters]) {
+            if (mails.length >= waiter.count) {
+              countWaiters.splice(countWaiters.indexOf(waiter), 1);
+              waiter.resolve();
+            }
+          }
           for (const [index, waiter] of waiters.entries()) {
             if (mail.to.includes(waiter.to)) {
               waiters.splice(index, 1);
@@ -137,7 +189,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   const server = new SMTPServer(serverOptions);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   server.on('error', () => undefined);
   const port = ((server as unknown as { server: { address(): AddressInfo } }).server.address()).port;
@@ -146,6 +198,18 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     mails,
     authAttempts,
     openConnectionCount: () => openSessions.size,
+    setBehaviour(next: SmtpSinkBehaviour): void {
+      behaviour = { ...next };
+      if (!behaviour.isAcceptHeld) {
+        const held = releaseHeld;
+        releaseHeld = [];
+        for (const release of held) release();
+      }
+    },
+    rcptCount: () => rcptCount,
+    sessionCount: () => sessionCount,
+    pendingAcceptCount: () => pendingAcceptCount,
+    droppedCount: () => droppedCount,
     waitForOpenConnections(count: number, timeoutMs = 5000): Promise<void> {
       if (openSessions.size === count) return Promise.resolve();
       return new Promise((resolve, reject) => {
@@ -154,6 +218,13 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           timeoutMs,
         );
         connectionWaiters.push({ count, resolve: () => { clearTimeout(timer); resolve(); } });
+      });
+    },
+    waitForMailCount(count: number, timeoutMs = 5000): Promise<void> {
+      if (mails.length >= count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${mails.length} mails, not ${count}, after ${timeoutMs} ms`)), timeoutMs);
+        countWaiters.push({ count, resolve: () => { clearTimeout(timer); resolve(); } });
       });
     },
     nextMail(to: string, timeoutMs = 5000): Promise<ReceivedMail> {
@@ -167,7 +238,12 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         waiters.push({ to, resolve: (mail) => { clearTimeout(timer); resolve(mail); } });
       });
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        behaviour = {};
+        for (const release of releaseHeld.splice(0)) release();
+        server.close(() => resolve());
+      }),
   };
 }
 
