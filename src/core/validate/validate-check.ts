@@ -100,11 +100,15 @@ async function matchPins(deps: CoreDeps, tokens: readonly Token[], pass: string,
 
 /**
  * Resend protection: a PIN-only request soon after the last challenge gets that challenge back (same
- * transaction id, no new mail), so neither a nervous user nor a script can flood the inbox.
+ * transaction id, no new mail), so neither a nervous user nor a script can flood the inbox. A challenge
+ * whose mail failed for good is never handed back: nobody holds its code, and the user asking again is
+ * exactly the person who needs a new mail.
  */
 function recentChallenges(matches: readonly PinMatch[], settings: SystemSettings, now: number): Challenge[] {
   if (settings.resendAfterSeconds <= 0) return [];
-  const recent = matches.flatMap((match) => match.openChallenges).filter((challenge) => challenge.createdAt > now - settings.resendAfterSeconds * 1000);
+  const recent = matches
+    .flatMap((match) => match.openChallenges)
+    .filter((challenge) => challenge.deliveryState !== 'failed' && challenge.createdAt > now - settings.resendAfterSeconds * 1000);
   const newest = recent.reduce<Challenge | undefined>((latest, challenge) => (!latest || challenge.createdAt > latest.createdAt ? challenge : latest), undefined);
   return newest ? recent.filter((challenge) => challenge.transactionId === newest.transactionId) : [];
 }
