@@ -26,7 +26,8 @@ export function createRateLimitRepository(db: Kysely<Database>): RateLimitReposi
         else units + ${elapsed} * cast(${sql.val(rate)} as double precision) end)`;
       const row = await db
         .updateTable('rate_bucket')
-        .set({ units: sql<number>`${available} - 1`, updated_at: now })
+        // Never move the refill clock backwards: a node whose clock lags must not hand others extra refill.
+        .set({ units: sql<number>`${available} - 1`, updated_at: sql<number>`(case when updated_at > ${sql.val(now)} then updated_at else ${sql.val(now)} end)` })
         .where('key', '=', key)
         .where(sql<boolean>`${available} >= 1`)
         .returning('units')
