@@ -60,6 +60,9 @@ export function reuseChallenges(challenges: readonly Challenge[], tokens: readon
   };
 }
 
+/** How long a synchronous request owns its mails before the worker may take them over. */
+const SYNC_CLAIM_MILLISECONDS = 60_000;
+
 interface Prepared {
   token: Token;
   challenge: NewChallenge;
@@ -105,7 +108,10 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
         id: challengeId, transactionId, tokenId: token.id, serial: token.serial, recipient,
         smtpIdentifier: token.info['email.identifier'] ?? '',
         sealedContent: sealMailContent(deps.secretBox, { subject: message.subject, text: message.text }),
-        messageId: message.messageId, nextAttemptAt: now, createdAt: now, expiresAt,
+        // In sync mode the request itself sends: a worker poll between the commit and claimById would
+        // otherwise take the mail, and the request would withdraw a challenge whose mail goes out anyway.
+        // The worker still sends it after the claim's lease if this process dies before trying.
+        messageId: message.messageId, nextAttemptAt: settings.sendMode === 'sync' ? now + SYNC_CLAIM_MILLISECONDS : now, createdAt: now, expiresAt,
       },
     };
   });
@@ -121,7 +127,7 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
   }
   const outcomes = await Promise.all(
     prepared.map(async ({ token, challenge }): Promise<TriggeredChallenge | undefined> => {
-      const entry = await deps.store.outbox.claimById(challenge.id, `sync:${challenge.id}`, now, 60_000);
+      const entry = await deps.store.outbox.claimById(challenge.id, `sync:${challenge.id}`, now, SYNC_CLAIM_MILLISECONDS);
       const result = entry ? await deliverOutboxEntry(deps, entry, true) : undefined;
       if (result?.state === 'sent') return { serial: token.serial, transactionId, expiresAt, deliveryState: 'sent' };
       // The user never got this code: withdraw the challenge so nothing can answer it.
