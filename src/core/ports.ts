@@ -120,11 +120,11 @@ export interface OutboxRepository {
   /** Leases one mail by id, if it is still due (the synchronous mode sends its own mail at once). */
   claimById(id: string, owner: string, nowMilliseconds: number, leaseMilliseconds: number): Promise<OutboxEntry | undefined>;
   /** Delivered: erases the content, records the time; the challenge shows "sent". */
-  markSent(id: string, nowMilliseconds: number): Promise<void>;
+  markSent(id: string, nowMilliseconds: number, attempts: number): Promise<void>;
   /** Will be retried at `nextAttemptAt`; the lease is released. */
   markDeferred(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void>;
   /** Given up: erases the content; the challenge shows "failed". */
-  markFailed(id: string, error: string, nowMilliseconds: number): Promise<void>;
+  markFailed(id: string, error: string, nowMilliseconds: number, attempts: number): Promise<void>;
   /** Frees leases held by owners that are known to be dead (a restarted process on the same host). */
   releaseLeases(owners: readonly string[]): Promise<number>;
   /** Owners currently holding leases. */

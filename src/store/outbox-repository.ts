@@ -31,12 +31,13 @@ function toEntry(row: OutboxRow): OutboxEntry {
 
 export function createOutboxRepository(db: Kysely<Database>, dialect: DialectName): OutboxRepository {
   /** Ends a delivery: the outbox row and its challenge's visible state change together. */
-  async function finish(id: string, state: 'sent' | 'failed', error: string | null, nowMilliseconds: number): Promise<void> {
+  async function finish(id: string, state: 'sent' | 'failed', error: string | null, nowMilliseconds: number, attempts: number): Promise<void> {
     await inTransaction(db, async (trx) => {
       const result = await trx
         .updateTable('outbox')
         .set({
           state,
+          attempts,
           // The content holds the code: erased the moment it is no longer needed.
           sealed_content: '',
           lease_owner: null,
@@ -114,8 +115,8 @@ export function createOutboxRepository(db: Kysely<Database>, dialect: DialectNam
       return row && toEntry(row);
     },
 
-    markSent: (id, nowMilliseconds) => finish(id, 'sent', null, nowMilliseconds),
-    markFailed: (id, error, nowMilliseconds) => finish(id, 'failed', error, nowMilliseconds),
+    markSent: (id, nowMilliseconds, attempts) => finish(id, 'sent', null, nowMilliseconds, attempts),
+    markFailed: (id, error, nowMilliseconds, attempts) => finish(id, 'failed', error, nowMilliseconds, attempts),
 
     async markDeferred(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
       await inTransaction(db, async (trx) => {

@@ -413,10 +413,10 @@ export class MemoryStore implements Store {
 
   #outboxRepository(): OutboxRepository {
     const tables = (): Tables => this.#tables;
-    const finish = (id: string, state: 'sent' | 'failed', error: string | null, now: number): void => {
+    const finish = (id: string, state: 'sent' | 'failed', error: string | null, now: number, attempts: number): void => {
       const entry = tables().outbox.find((candidate) => candidate.id === id && isPending(candidate));
       if (!entry) return;
-      Object.assign(entry, { state, sealedContent: '', leaseOwner: null, leaseExpiresAt: null, lastError: error, ...(state === 'sent' ? { sentAt: now } : {}) });
+      Object.assign(entry, { state, attempts, sealedContent: '', leaseOwner: null, leaseExpiresAt: null, lastError: error, ...(state === 'sent' ? { sentAt: now } : {}) });
       const challenge = tables().challenges.find((candidate) => candidate.id === id);
       if (challenge) challenge.deliveryState = state;
     };
@@ -436,8 +436,8 @@ export class MemoryStore implements Store {
         Object.assign(entry, { leaseOwner: owner, leaseExpiresAt: now + leaseMilliseconds });
         return { ...entry };
       },
-      markSent: async (id, now) => finish(id, 'sent', null, now),
-      markFailed: async (id, error, now) => finish(id, 'failed', error, now),
+      markSent: async (id, now, attempts) => finish(id, 'sent', null, now, attempts),
+      markFailed: async (id, error, now, attempts) => finish(id, 'failed', error, now, attempts),
       markDeferred: async (id, attempts, nextAttemptAt, error): Promise<void> => {
         const entry = tables().outbox.find((candidate) => candidate.id === id && isPending(candidate));
         if (!entry) return;

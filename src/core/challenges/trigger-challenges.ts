@@ -1,5 +1,5 @@
 import type { CoreDeps } from '../deps.js';
-import { deliverOutboxEntry } from '../delivery/deliver-outbox-entry.js';
+import { deliverOutboxEntry, type DeliveryResult } from '../delivery/deliver-outbox-entry.js';
 import { sealMailContent } from '../delivery/mail-content.js';
 import type { NewOutboxEntry } from '../delivery/outbox-entry.js';
 import { takeSendAllowance } from '../limits/send-limits.js';
@@ -27,6 +27,8 @@ export interface TriggerResult {
   retryAfterSeconds?: number;
   /** True when an open challenge was reused instead of mailing a new code. */
   isReused?: boolean;
+  /** The synchronous mode's delivery results, for the caller's metrics. */
+  syncDeliveries?: DeliveryResult[];
 }
 
 export interface TriggerContext {
@@ -125,10 +127,12 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
     const challenges = prepared.map(({ token }) => ({ serial: token.serial, transactionId, expiresAt, deliveryState: 'queued' as const }));
     return { ...base, challenges, failedSerials: tokens.filter((token) => !sendable.includes(token)).map((token) => token.serial) };
   }
+  const syncDeliveries: DeliveryResult[] = [];
   const outcomes = await Promise.all(
     prepared.map(async ({ token, challenge }): Promise<TriggeredChallenge | undefined> => {
       const entry = await deps.store.outbox.claimById(challenge.id, `sync:${challenge.id}`, now, SYNC_CLAIM_MILLISECONDS);
       const result = entry ? await deliverOutboxEntry(deps, entry, true) : undefined;
+      if (result) syncDeliveries.push(result);
       if (result?.state === 'sent') return { serial: token.serial, transactionId, expiresAt, deliveryState: 'sent' };
       // The user never got this code: withdraw the challenge so nothing can answer it.
       await deps.store.challenges.deleteById(challenge.id);
@@ -137,5 +141,5 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
   );
   const challenges = outcomes.filter((outcome): outcome is TriggeredChallenge => outcome !== undefined);
   const sentSerials = new Set(challenges.map((challenge) => challenge.serial));
-  return { ...base, challenges, failedSerials: tokens.map((token) => token.serial).filter((serial) => !sentSerials.has(serial)) };
+  return { ...base, challenges, syncDeliveries, failedSerials: tokens.map((token) => token.serial).filter((serial) => !sentSerials.has(serial)) };
 }

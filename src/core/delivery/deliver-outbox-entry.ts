@@ -36,8 +36,8 @@ function describeFailure(error: unknown): { text: string; isRetryable: boolean }
  */
 export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry, isLastChance = false): Promise<DeliveryResult> {
   const now = deps.clock.nowMilliseconds();
-  const fail = async (error: string): Promise<DeliveryResult> => {
-    await deps.store.outbox.markFailed(entry.id, error, deps.clock.nowMilliseconds());
+  const fail = async (error: string, attempts = entry.attempts): Promise<DeliveryResult> => {
+    await deps.store.outbox.markFailed(entry.id, error, deps.clock.nowMilliseconds(), attempts);
     return { id: entry.id, state: 'failed', error };
   };
   if (entry.expiresAt <= now) return fail('challenge expired before delivery');
@@ -56,7 +56,7 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
       try {
         await deps.mailer.send(server, { from: server.sender, to: entry.recipient, subject: content.subject, text: content.text, messageId: entry.messageId });
         const sentAt = deps.clock.nowMilliseconds();
-        await deps.store.outbox.markSent(entry.id, sentAt);
+        await deps.store.outbox.markSent(entry.id, sentAt, entry.attempts + 1);
         return { id: entry.id, state: 'sent', latencyMilliseconds: sentAt - entry.createdAt };
       } catch (error) {
         const failure = describeFailure(error);
@@ -73,9 +73,9 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
   const error = errors.join('; ').slice(0, 250);
   const attempts = entry.attempts + 1;
   const nextAttemptAt = deps.clock.nowMilliseconds() + nextAttemptDelayMilliseconds(attempts, deps.random);
-  if (!isRetryable || isLastChance) return fail(error);
+  if (!isRetryable || isLastChance) return fail(error, attempts);
   // Say why a transient failure ended it: an admin reading the outbox must not look for a permanent refusal.
-  if (nextAttemptAt >= entry.expiresAt) return fail(`${errors.join('; ').slice(0, 200)}; gave up: challenge expires before the next attempt`);
+  if (nextAttemptAt >= entry.expiresAt) return fail(`${errors.join('; ').slice(0, 200)}; gave up: challenge expires before the next attempt`, attempts);
   await deps.store.outbox.markDeferred(entry.id, attempts, nextAttemptAt, error);
   return { id: entry.id, state: 'deferred', error };
 }

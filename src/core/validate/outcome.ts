@@ -1,4 +1,5 @@
 import type { TriggerResult } from '../challenges/trigger-challenges.js';
+import type { DeliveryResult } from '../delivery/deliver-outbox-entry.js';
 
 /** privacyIDEA's client-visible messages, verbatim: clients and admins grep for them. */
 export const MESSAGES = Object.freeze({
@@ -38,7 +39,7 @@ export interface TokenRef {
 export type ValidateOutcome =
   | { kind: 'accept'; via: 'challenge' | 'pin_and_otp'; message: string; token: TokenRef }
   | { kind: 'challenge'; trigger: TriggerResult }
-  | { kind: 'reject'; reason: RejectReason; message: string; token?: TokenRef; retryAfterSeconds?: number };
+  | { kind: 'reject'; reason: RejectReason; message: string; token?: TokenRef; retryAfterSeconds?: number; deliveries?: DeliveryResult[] };
 
 /** Rejections that count against the client's failure budget: guesses, not limits or outages. */
 export const GUESS_REASONS: ReadonlySet<RejectReason> = new Set(['wrong_pin', 'otp_mismatch', 'challenge_mismatch', 'unknown_transaction']);

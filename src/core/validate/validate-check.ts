@@ -141,7 +141,7 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: Sys
       return { kind: 'reject', reason: 'rate_limited', message: MESSAGES.sendLimited, retryAfterSeconds: trigger.retryAfterSeconds };
     }
     if (trigger.challenges.length > 0) return { kind: 'challenge', trigger };
-    return { kind: 'reject', reason: 'mail_failed', message: MESSAGES.mailFailed };
+    return { kind: 'reject', reason: 'mail_failed', message: MESSAGES.mailFailed, deliveries: trigger.syncDeliveries ?? [] };
   }
   if (withOtp.length > 0) {
     await Promise.all(withOtp.flatMap((match) => match.openChallenges.map((challenge) => deps.store.challenges.recordWrongAnswer(challenge.id))));

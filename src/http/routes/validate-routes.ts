@@ -134,7 +134,12 @@ function observe(deps: AppDeps, outcome: ValidateOutcome): void {
   const reason = outcome.kind === 'reject' ? outcome.reason : outcome.kind === 'accept' ? outcome.via : outcome.trigger.isReused ? 'reused' : 'triggered';
   deps.telemetry.validateOutcome(outcome.kind, reason);
   if (outcome.kind === 'challenge' && !outcome.trigger.isReused) deps.telemetry.mailsQueued(outcome.trigger.challenges.length);
+  // Mails the synchronous mode sent (or failed) inside the request count like the worker's.
+  const deliveries = outcome.kind === 'challenge' ? outcome.trigger.syncDeliveries : outcome.kind === 'reject' ? outcome.deliveries : undefined;
+  for (const result of deliveries ?? []) deps.telemetry.deliveryResult(result);
 }
+
+
 
 export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const check = async (request: FastifyRequest): Promise<Record<string, unknown>> => {
@@ -171,7 +176,7 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
       throw new OtpError('RATE_LIMITED', { publicParams: { seconds: String(trigger.retryAfterSeconds) }, retryAfterSeconds: trigger.retryAfterSeconds });
     }
     const count = trigger?.challenges.length ?? 0;
-    const outcome: ValidateOutcome = trigger && count > 0 ? { kind: 'challenge', trigger } : { kind: 'reject', reason: usable.length > 0 ? 'mail_failed' : 'no_tokens', message: '' };
+    const outcome: ValidateOutcome = trigger && count > 0 ? { kind: 'challenge', trigger } : { kind: 'reject', reason: usable.length > 0 ? 'mail_failed' : 'no_tokens', message: '', deliveries: trigger?.syncDeliveries ?? [] };
     await deps.store.audit.insert(auditOf(request, 'validate/triggerchallenge', subject, outcome, deps.clock.nowMilliseconds()));
     observe(deps, outcome);
     if (trigger && count > 0) return authenticationEnvelope(count, 'CHALLENGE', challengeDetail(trigger, await wantsNullAttributes(deps, request)));

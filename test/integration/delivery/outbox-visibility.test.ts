@@ -49,7 +49,8 @@ for (const database of DATABASES) {
       assert.equal(carol.next_attempt, null);
       const bob = value.mails.find((mail: Record<string, any>) => mail.serial === serials['bob']);
       assert.equal(bob.state, 'sent');
-      assert.equal(bob.attempts, 1);
+      assert.equal(bob.attempts, 2, 'the deferred try and the one that was accepted');
+      assert.equal(carol.attempts, 1, 'the refused try is counted too');
       assert.match(bob.message_id, /^<.+@mailotp\.test>$/);
       assert.ok(bob.sent, 'no sent time');
     });
