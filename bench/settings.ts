@@ -45,7 +45,7 @@ export function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
     limitDurationMs: isQuick ? 700 : 3000,
     halfPeakDurationMs: isQuick ? 1500 : 10_000,
     userCount: isQuick ? 100 : 1000,
-    transactionPoolPerLevel: isQuick ? 300 : 6000,
+    transactionPoolPerLevel: isQuick ? 300 : 3000,
     // The same variables and defaults as the server, so the KDF ceiling is measured with its parameters.
     kdf: {
       memoryKiB: positive(env, 'MAILOTP_KDF_MEMORY_KIB', 19456),
