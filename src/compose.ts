@@ -36,6 +36,13 @@ export interface Overrides {
   outboxWorker?: Partial<OutboxWorkerOptions>;
 }
 
+/**
+ * SMTP connections per server, and so the most mails the worker claims at once: a mail claimed beyond
+ * what the pool sends in parallel waits in the pool's queue while its lease runs out, and another node
+ * then claims and sends it a second time.
+ */
+const MAILER_CONNECTIONS_PER_SERVER = 4;
+
 export async function composeDeps(config: Readonly<Config>, overrides: Overrides = {}): Promise<Composed> {
   const clock = overrides.clock ?? systemClock;
   const key = config.masterKey
@@ -49,7 +56,7 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     iterations: config.kdfIterations,
     parallelism: config.kdfParallelism,
   });
-  const mailer = overrides.mailer ?? createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 4 });
+  const mailer = overrides.mailer ?? createSmtpMailer({ isPooled: true, maxConnectionsPerServer: MAILER_CONNECTIONS_PER_SERVER });
   // The worker needs the deps and the deps need the worker's wake-up call: late-bound through this signal.
   let worker: OutboxWorker | undefined;
   const store = createKyselyStore(database.db, database.dialect, () => clock.nowMilliseconds());
@@ -70,6 +77,7 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
   worker = createOutboxWorker(deps, {
     ...DEFAULT_OUTBOX_WORKER_OPTIONS,
     leaseMilliseconds: config.outboxLeaseSeconds * 1000,
+    batchSize: MAILER_CONNECTIONS_PER_SERVER,
     pollIntervalMilliseconds: config.outboxPollMilliseconds,
     onResult: (result) => telemetry.deliveryResult(result),
     ...overrides.outboxWorker,

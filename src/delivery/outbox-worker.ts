@@ -8,6 +8,10 @@ export interface OutboxWorkerOptions {
   pollIntervalMilliseconds: number;
   /** How long a claimed mail is ours; must exceed the longest attempt (timeout x servers). */
   leaseMilliseconds: number;
+  /**
+   * Mails claimed per round. All of a batch's leases start at the claim, so a batch must go out within one
+   * lease: keep it at most the mailer's parallel connections, or the tail waits and another node resends it.
+   */
   batchSize: number;
   /** Keep sent and failed rows this long for GET /mail/outbox, then delete them. */
   retentionMilliseconds: number;
