@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import net from 'node:net';
 import nodemailer, { type Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
@@ -28,6 +29,38 @@ interface CachedTransport {
   isStale: boolean;
 }
 
+type SocketCallback = (error: Error | null, socketOptions?: { connection: net.Socket }) => void;
+
+/**
+ * nodemailer connects with Nagle's algorithm on: the last small write of each mail then waits for the
+ * server's delayed ACK (about 40 ms on Linux), which caps one connection near 22 mails/s. We open the
+ * TCP connection ourselves with TCP_NODELAY and hand it over; nodemailer still does TLS (implicit or
+ * STARTTLS) on top, with the same verification. Measured on loopback: 22 -> 660 mails/s per connection.
+ *
+ * If our connect fails we hand over nothing and nodemailer connects itself, so the failure takes its
+ * usual path (an ECONNECTION error that also retires the pool slot; an error from here would leave a
+ * dead slot in nodemailer's pool). A blackholed connect therefore waits twice the timeout.
+ */
+function connectWithoutDelay(host: string, port: number, timeoutMs: number, callback: SocketCallback): void {
+  const socket = net.connect({ host, port, noDelay: true });
+  let isSettled = false;
+  const settle = (isConnected: boolean): void => {
+    if (isSettled) return;
+    isSettled = true;
+    clearTimeout(timer);
+    socket.removeAllListeners('error');
+    if (isConnected) {
+      callback(null, { connection: socket });
+    } else {
+      socket.destroy();
+      callback(null);
+    }
+  };
+  const timer = setTimeout(() => settle(false), timeoutMs);
+  socket.once('connect', () => settle(true));
+  socket.once('error', () => settle(false));
+}
+
 /** nodemailer's options for one SMTP server: verified TLS, AUTH only with a username, every wait bounded. */
 function transportOptions(settings: SmtpSettings, options: SmtpMailerOptions): SMTPTransport.Options | SMTPPool.Options {
   const timeoutMs = settings.timeoutSeconds * 1000;
@@ -48,6 +81,7 @@ function transportOptions(settings: SmtpSettings, options: SmtpMailerOptions): S
     // itself, and only for host names: an IP as servername is invalid (RFC 6066) and makes Node warn.
     tls: { rejectUnauthorized: true, ...(options.tls?.ca ? { ca: options.tls.ca } : {}) },
     ...(options.isPooled ? { pool: true, maxConnections: options.maxConnectionsPerServer, maxMessages: 1000 } : {}),
+    getSocket: (_options: unknown, callback: SocketCallback) => connectWithoutDelay(settings.host, settings.port, timeoutMs, callback),
     logger: false,
     debug: false,
   };

@@ -23,7 +23,11 @@ export async function startServerProcess(env: Record<string, string>, cwd: strin
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind: it would keep the test process alive.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString('utf8');
       const match = /Server listening at (http:\/\/[\d.]+:\d+)/.exec(output);
