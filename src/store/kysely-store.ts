@@ -12,20 +12,24 @@ import { createSettingRepository } from './setting-repository.js';
 import { createSmtpServerRepository } from './smtp-server-repository.js';
 import { createTokenRepository } from './token-repository.js';
 import { createUserRepository } from './user-repository.js';
+import { cacheRealms, cacheSettings, ReadCache } from './read-cache.js';
 
-/** The Store port on Kysely: the same code for SQLite and PostgreSQL. */
-export function createKyselyStore(db: Kysely<Database>, dialect: DialectName, now: () => number): Store {
+/**
+ * The Store port on Kysely: the same code for SQLite and PostgreSQL. One ReadCache serves the store and
+ * every transaction-bound copy of it, so a write inside a transaction clears what the others see.
+ */
+export function createKyselyStore(db: Kysely<Database>, dialect: DialectName, now: () => number, cache = new ReadCache()): Store {
   return {
     tokens: createTokenRepository(db),
     challenges: createChallengeRepository(db),
     users: createUserRepository(db, now),
-    realms: createRealmRepository(db),
-    settings: createSettingRepository(db),
+    realms: cacheRealms(createRealmRepository(db), cache),
+    settings: cacheSettings(createSettingRepository(db), cache),
     smtpServers: createSmtpServerRepository(db),
     admins: createAdminRepository(db),
     audit: createAuditRepository(db),
     outbox: createOutboxRepository(db, dialect),
     rateLimits: createRateLimitRepository(db),
-    transaction: <T>(work: (store: Store) => Promise<T>): Promise<T> => inTransaction(db, (trx) => work(createKyselyStore(trx, dialect, now))),
+    transaction: <T>(work: (store: Store) => Promise<T>): Promise<T> => inTransaction(db, (trx) => work(createKyselyStore(trx, dialect, now, cache))),
   };
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { OtpError } from '../core/errors.js';
 import type { Database, DialectName } from './schema.js';
@@ -21,6 +21,28 @@ function pgTypes(): pg.CustomTypesConfig {
   };
 }
 
+/**
+ * Kysely prepares every query anew, and preparing costs more than running a small indexed query
+ * (profiled: ~11 % of all CPU under load). Our queries come from a fixed set of builders, so their SQL
+ * texts repeat: keep each prepared statement. Kysely runs one query at a time on this connection, so a
+ * cached statement is never used twice at once. The bound keeps a runaway set of texts from growing it.
+ */
+function withStatementCache(database: SQLite.Database, maxStatements = 500): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sql: string): SQLite.Statement {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = database.prepare(sql);
+        if (statements.size >= maxStatements) statements.delete(statements.keys().next().value!);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
+}
+
 export function openSqlite(path: string): OpenDatabase {
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
   const database = new SQLite(path);
@@ -29,7 +51,7 @@ export function openSqlite(path: string): OpenDatabase {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
 
