@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { addAdmin } from './core/admins/admin-service.js';
 import { isOtpError } from './core/errors.js';
 import { describeConfig, loadConfig } from './config/load-config.js';
@@ -5,6 +6,10 @@ import { composeApp, composeDeps } from './compose.js';
 
 /** Composition root for `npm start`: config -> database -> ports -> services -> HTTP. */
 async function main(): Promise<void> {
+  // Argon2id runs on libuv's thread pool, 19 MiB per run. More threads than cores buy no speed, and each
+  // thread's malloc arena keeps its 19 MiB after use (measured: peak RSS 203 -> 165 MB with 2 threads on
+  // 2 cores). An operator's own UV_THREADPOOL_SIZE wins. Set before anything uses the pool.
+  process.env['UV_THREADPOOL_SIZE'] ??= String(Math.max(2, availableParallelism()));
   const config = loadConfig(process.env);
   const composed = await composeDeps(config);
   const app = await composeApp(config, composed, { level: config.logLevel });
@@ -28,6 +33,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await app.listen({ host: config.host, port: config.port });
+  composed.deps.telemetry.markServing();
 }
 
 main().catch((error: unknown) => {

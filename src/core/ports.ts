@@ -152,6 +152,8 @@ export interface Telemetry {
   mailsQueued(count: number): void;
   deliveryResult(result: DeliveryResult): void;
   render(): Promise<string>;
+  /** Called once the server listens: from here on event-loop stalls count. */
+  markServing(): void;
   close(): void;
 }
 

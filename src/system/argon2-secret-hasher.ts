@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 import type { SecretHasher } from '../core/ports.js';
 
@@ -16,7 +17,33 @@ const ARGON2ID = 2; // @node-rs/argon2 Algorithm.Argon2id (a const enum, so not 
  * Argon2id with a server-side pepper (the `secret` input): a stolen database alone does not allow
  * offline PIN guessing. The work runs on libuv's thread pool, never on the event loop.
  */
-export function createArgon2SecretHasher(pepper: Uint8Array, parameters: Argon2Parameters = OWASP_ARGON2ID): SecretHasher {
+/**
+ * At most `limit` runs at once; the rest wait in JS. Argon2 is CPU- and memory-bound: more parallel runs
+ * than cores only add 19 MiB each and push other thread-pool work (DNS for SMTP hosts) to the back.
+ */
+export function createGate(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    // A finishing run hands its slot straight to the next waiter, so a newcomer cannot slip in between.
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running += 1;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  };
+}
+
+export function createArgon2SecretHasher(
+  pepper: Uint8Array,
+  parameters: Argon2Parameters = OWASP_ARGON2ID,
+  maxConcurrentRuns = Math.max(1, availableParallelism()),
+): SecretHasher {
+  const gate = createGate(maxConcurrentRuns);
   const options = {
     algorithm: ARGON2ID,
     memoryCost: parameters.memoryKiB,
@@ -25,10 +52,10 @@ export function createArgon2SecretHasher(pepper: Uint8Array, parameters: Argon2P
     secret: Buffer.from(pepper),
   };
   return {
-    hash: (secret: string): Promise<string> => hash(secret, options),
+    hash: (secret: string): Promise<string> => gate(() => hash(secret, options)),
     async verify(storedHash: string, secret: string): Promise<boolean> {
       try {
-        return await verify(storedHash, secret, { secret: options.secret });
+        return await gate(() => verify(storedHash, secret, { secret: options.secret }));
       } catch {
         return false; // a malformed stored hash verifies nothing
       }

@@ -38,8 +38,8 @@ export class Metrics {
 
   constructor() {
     this.#loopDelay.enable();
-    this.gauge('mailotp_event_loop_max_stall_seconds', 'Longest event-loop delay seen since start', () => [{ labels: {}, value: this.#loopDelay.max / 1e9 }]);
-    this.gauge('mailotp_event_loop_p99_delay_seconds', '99th percentile event-loop delay since start', () => [{ labels: {}, value: this.#loopDelay.percentile(99) / 1e9 }]);
+    this.gauge('mailotp_event_loop_max_stall_seconds', 'Longest event-loop delay since the server began serving', () => [{ labels: {}, value: this.#loopDelay.max / 1e9 }]);
+    this.gauge('mailotp_event_loop_p99_delay_seconds', '99th percentile event-loop delay since the server began serving', () => [{ labels: {}, value: this.#loopDelay.percentile(99) / 1e9 }]);
     this.gauge('process_resident_memory_bytes', 'Resident set size', () => [{ labels: {}, value: process.memoryUsage.rss() }]);
   }
 
@@ -88,6 +88,11 @@ export class Metrics {
       for (const { labels, value } of await gauge.collect()) lines.push(`${name}${labelText(labels)} ${value}`);
     }
     return `${lines.join('\n')}\n`;
+  }
+
+  /** Forget start-up (module loading, migrations): stalls then delay nobody's login. */
+  resetEventLoopDelay(): void {
+    this.#loopDelay.reset();
   }
 
   close(): void {

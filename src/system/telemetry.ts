@@ -22,6 +22,7 @@ export function createTelemetry(outbox: OutboxRepository): Telemetry {
       if (result.state === 'sent' && result.latencyMilliseconds !== undefined) latency(Math.max(0, result.latencyMilliseconds) / 1000);
     },
     render: () => metrics.render(),
+    markServing: () => metrics.resetEventLoopDelay(),
     close: () => metrics.close(),
   };
 }
