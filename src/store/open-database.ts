@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { OtpError } from '../core/errors.js';
 import type { Database, DialectName } from './schema.js';
+import { startSqliteCheckpointer } from './sqlite-checkpointer.js';
 
 export interface OpenDatabase {
   db: Kysely<Database>;
@@ -51,8 +53,22 @@ export function openSqlite(path: string): OpenDatabase {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
+  if (path === ':memory:') {
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+    return { db, dialect: 'sqlite', close: () => db.destroy() };
+  }
+  // Checkpoints happen off the event loop (see sqlite-checkpointer.ts); this is the fallback threshold.
+  database.pragma('wal_autocheckpoint = 20000');
+  const checkpointer = startSqliteCheckpointer(resolve(path), createRequire(import.meta.url).resolve('better-sqlite3'));
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    async close() {
+      await checkpointer.stop();
+      await db.destroy();
+    },
+  };
 }
 
 export function openPostgres(connectionString: string, maxConnections = 10): OpenDatabase {

@@ -5,21 +5,14 @@ import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { postForm, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 const ADMIN = { username: 'admin', password: 'crash-admin-password' };
 const PIN = 'crash-pin-1';
 const USERS = 40;
 
-async function post(url: string, params: Record<string, string>, token?: string): Promise<Record<string, any>> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(token ? { authorization: token } : {}) },
-    body: new URLSearchParams(params).toString(),
-  });
-  return (await response.json()) as Record<string, any>;
-}
+const post = postForm;
 
 interface OutboxCounts {
   queued: number;

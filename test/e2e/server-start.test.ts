@@ -4,17 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { postForm, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { otpFromMail, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
-async function post(url: string, params: Record<string, string>, token?: string): Promise<Record<string, any>> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(token ? { authorization: token } : {}) },
-    body: new URLSearchParams(params).toString(),
-  });
-  return (await response.json()) as Record<string, any>;
-}
+const post = postForm;
 
 describe('npm start on a fresh machine: SQLite in ./data, nothing else', () => {
   let dir: string;

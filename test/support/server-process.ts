@@ -55,3 +55,13 @@ export async function startServerProcess(env: Record<string, string>, cwd: strin
     },
   };
 }
+
+/** A form-urlencoded POST to a running server, as a privacyIDEA client sends it; the parsed JSON body. */
+export async function postForm(url: string, params: Record<string, string>, token?: string): Promise<Record<string, any>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(token ? { authorization: token } : {}) },
+    body: new URLSearchParams(params).toString(),
+  });
+  return (await response.json()) as Record<string, any>;
+}

@@ -5,7 +5,8 @@ import { DATABASES, type DatabaseKind } from '../../support/databases.js';
 import { startSilentTcpServer, unusedPort } from '../../support/raw-tcp.js';
 import { otpFromMail, startSmtpSink } from '../../support/smtp-sink.js';
 import { enrolUser, startTestApp, type TestApp, type TestAppOptions } from '../../support/test-app.js';
-import { everythingStored, outboxMail, storedOutboxRow, untilMail, untilMailState } from './support.js';
+import { everythingStored } from '../../support/database-dump.js';
+import { outboxMail, storedOutboxRow, untilMail, untilMailState } from './support.js';
 
 const PIN = 'pin-4711';
 

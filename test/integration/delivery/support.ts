@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { sql } from 'kysely';
 import type { TestApp } from '../../support/test-app.js';
 
 export type OutboxMail = Record<string, any>;
@@ -41,21 +38,6 @@ export async function storedOutboxRow(t: TestApp, serial: string): Promise<{ sea
     .select(['sealed_content', 'state', 'attempts'])
     .where('serial', '=', serial)
     .executeTakeFirstOrThrow();
-}
-
-/** Everything the database holds, as text: the raw SQLite files (with WAL), or every PostgreSQL row. */
-export async function everythingStored(t: TestApp): Promise<string> {
-  if (t.database.file) {
-    const dir = dirname(t.database.file);
-    return readdirSync(dir).map((name) => readFileSync(join(dir, name)).toString('latin1')).join('\n');
-  }
-  const tables = await sql<{ tablename: string }>`select tablename from pg_tables where schemaname = 'public'`.execute(t.composed.database.db);
-  const dumps: string[] = [];
-  for (const { tablename } of tables.rows) {
-    const rows = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.table(tablename)} t`.execute(t.composed.database.db);
-    dumps.push(...rows.rows.map((row) => row.row));
-  }
-  return dumps.join('\n');
 }
 
 /** One sample of a Prometheus text: the line named `name` whose labels include all of `labels`. */

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { everythingStored } from '../../support/database-dump.js';
 import { DATABASES } from '../../support/databases.js';
 import { otpFromMail } from '../../support/smtp-sink.js';
 import { startTestApp, type TestApp } from '../../support/test-app.js';
@@ -10,21 +8,6 @@ import { startTestApp, type TestApp } from '../../support/test-app.js';
 const PIN = 'Pin-7f3a9cQ';
 const SMTP_PASSWORD = 'smtp-S3cret-xyzzy';
 const SERVER_PASSWORD = 'named-S3cret-plugh';
-
-/** Everything the database holds, as text: the raw SQLite files (with WAL), or every PostgreSQL row. */
-async function everythingStored(t: TestApp): Promise<string> {
-  if (t.database.file) {
-    const dir = dirname(t.database.file);
-    return readdirSync(dir).map((name) => readFileSync(join(dir, name)).toString('latin1')).join('\n');
-  }
-  const tables = await sql<{ tablename: string }>`select tablename from pg_tables where schemaname = 'public'`.execute(t.composed.database.db);
-  const dumps: string[] = [];
-  for (const { tablename } of tables.rows) {
-    const rows = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.table(tablename)} t`.execute(t.composed.database.db);
-    dumps.push(...rows.rows.map((row) => row.row));
-  }
-  return dumps.join('\n');
-}
 
 for (const database of DATABASES) {
   describe(`${database}: no secret is stored in clear`, () => {
