@@ -57,7 +57,17 @@ export const TOKEN_DEFAULTS = Object.freeze({
   maxFailCount: 10,
 });
 
+/** Switched on by an admin: active, not revoked, not locked. */
+export function isTokenEnabled(token: Token): boolean {
+  return token.isActive && !token.isRevoked && !token.isLocked;
+}
+
+/** At its fail limit: refused until a reset, a success elsewhere or failcounter_clear_timeout. */
+export function isTokenLockedOut(token: Token): boolean {
+  return token.failCount >= token.maxFailCount;
+}
+
 /** True when the token may be used to authenticate at all. */
 export function isTokenUsable(token: Token): boolean {
-  return token.isActive && !token.isRevoked && !token.isLocked && token.failCount < token.maxFailCount;
+  return isTokenEnabled(token) && !isTokenLockedOut(token);
 }

@@ -5,7 +5,7 @@ import { readSystemSettings, type SystemSettings } from '../settings/system-sett
 import { constantTimeEqual } from '../crypto/constant-time-equal.js';
 import type { CoreDeps } from '../deps.js';
 import { splitPinAndOtp } from '../pin/split-pin-and-otp.js';
-import type { Token } from '../tokens/token.js';
+import { isTokenEnabled, isTokenLockedOut, type Token } from '../tokens/token.js';
 import type { User } from '../users/user.js';
 import { GUESS_REASONS, MESSAGES, type ValidateOutcome, type TokenRef } from './outcome.js';
 
@@ -22,14 +22,6 @@ export interface ValidateRequest {
 
 function refOf(token: Token): TokenRef {
   return { serial: token.serial, otpLength: token.otpLength };
-}
-
-function isLockedOut(token: Token): boolean {
-  return token.failCount >= token.maxFailCount;
-}
-
-function isEnabled(token: Token): boolean {
-  return token.isActive && !token.isRevoked && !token.isLocked;
 }
 
 async function verifyPin(deps: CoreDeps, token: Token, candidate: string): Promise<boolean> {
@@ -51,8 +43,8 @@ async function answerByTransaction(deps: CoreDeps, request: ValidateRequest, tra
   for (const challenge of challenges) {
     const token = tokensById.get(challenge.tokenId);
     if (!token || challenge.usedAt !== null || challenge.expiresAt <= now) continue;
-    if (!isEnabled(token)) { blocked ??= 'token_disabled'; continue; }
-    if (isLockedOut(token)) { blocked = 'fail_counter_exceeded'; continue; }
+    if (!isTokenEnabled(token)) { blocked ??= 'token_disabled'; continue; }
+    if (isTokenLockedOut(token)) { blocked = 'fail_counter_exceeded'; continue; }
     // A spent guess budget answers like a wrong code, right or not, so it is no oracle.
     if (isChallengeOpen(challenge, now) && matchesOtp(deps, challenge, request.pass)) {
       if (await deps.store.challenges.consume(challenge.id, now)) {
@@ -88,7 +80,7 @@ interface PinMatch {
 async function matchPins(deps: CoreDeps, tokens: readonly Token[], pass: string, now: number): Promise<PinMatch[]> {
   const matches = await Promise.all(
     tokens.map(async (token): Promise<PinMatch | undefined> => {
-      const openChallenges = isEnabled(token) ? await deps.store.challenges.findOpenByToken(token.id, now) : [];
+      const openChallenges = isTokenEnabled(token) ? await deps.store.challenges.findOpenByToken(token.id, now) : [];
       const split = openChallenges.length > 0 ? splitPinAndOtp(pass, token.otpLength) : undefined;
       if (split && (await verifyPin(deps, token, split.pin))) return { token, otp: split.otp, openChallenges };
       if (await verifyPin(deps, token, pass)) return { token, otp: undefined, openChallenges };
@@ -121,7 +113,7 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: Sys
     await deps.store.tokens.recordFailure(request.tokens.map((token) => token.id), now);
     return { kind: 'reject', reason: 'wrong_pin', message: MESSAGES.wrongPin };
   }
-  const usable = matches.filter((match) => isEnabled(match.token) && !isLockedOut(match.token));
+  const usable = matches.filter((match) => isTokenEnabled(match.token) && !isTokenLockedOut(match.token));
   const withOtp = usable.filter((match) => match.otp !== undefined);
   for (const match of withOtp) {
     for (const challenge of match.openChallenges) {
@@ -148,7 +140,7 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: Sys
     await deps.store.tokens.recordFailure(withOtp.map((match) => match.token.id), now);
     return { kind: 'reject', reason: 'otp_mismatch', message: MESSAGES.wrongOtp, token: refOf(withOtp[0]!.token) };
   }
-  if (matches.some((match) => isEnabled(match.token))) {
+  if (matches.some((match) => isTokenEnabled(match.token))) {
     return { kind: 'reject', reason: 'fail_counter_exceeded', message: MESSAGES.failCounterExceeded, token: refOf(matches[0]!.token) };
   }
   return { kind: 'reject', reason: 'token_disabled', message: MESSAGES.tokenDisabled, token: refOf(matches[0]!.token) };
@@ -160,7 +152,7 @@ async function clearStaleFailCounts(deps: CoreDeps, tokens: readonly Token[], se
   const cutoff = now - settings.failCounterClearMinutes * 60_000;
   return Promise.all(
     tokens.map(async (token) => {
-      const isStale = isLockedOut(token) && token.failCountUpdatedAt !== null && token.failCountUpdatedAt <= cutoff;
+      const isStale = isTokenLockedOut(token) && token.failCountUpdatedAt !== null && token.failCountUpdatedAt <= cutoff;
       return isStale && (await deps.store.tokens.clearStaleFailCount(token.id, cutoff)) ? { ...token, failCount: 0 } : token;
     }),
   );

@@ -8,7 +8,7 @@ import type { Token } from '../../core/tokens/token.js';
 import { isTokenUsable } from '../../core/tokens/token.js';
 import { triggerChallenges } from '../../core/challenges/trigger-challenges.js';
 import { validateCheck } from '../../core/validate/validate-check.js';
-import type { ValidateOutcome } from '../../core/validate/outcome.js';
+import { MESSAGES, type ValidateOutcome } from '../../core/validate/outcome.js';
 import type { AppDeps } from '../app-deps.js';
 import { authenticationEnvelope } from '../envelope.js';
 import { optionalString, readParams, rejectUnknownParams, userAgentProduct, type Params } from '../params.js';
@@ -139,15 +139,13 @@ function observe(deps: AppDeps, outcome: ValidateOutcome): void {
   for (const result of deliveries ?? []) deps.telemetry.deliveryResult(result);
 }
 
-
-
 export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const check = async (request: FastifyRequest): Promise<Record<string, unknown>> => {
     const params = readParams(request);
     rejectUnknownParams(params, CHECK_PARAMS);
     const subject = await resolveSubject(deps, params);
     const outcome = subject.tokens.length === 0 && optionalString(params, 'serial') && !optionalString(params, 'user')
-      ? ({ kind: 'reject', reason: 'no_such_token', message: 'The token does not exist' } as const)
+      ? ({ kind: 'reject', reason: 'no_such_token', message: MESSAGES.noSuchToken } as const)
       : await validateCheck(deps, {
           tokens: subject.tokens,
           user: subject.owner?.user,
