@@ -1,9 +1,10 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { OtpError } from '../core/errors.js';
 import type { TokenRepository } from '../core/ports.js';
 import type { NewToken, Token, TokenFilter, TokenPage, TokenPatch } from '../core/tokens/token.js';
 import type { Database, TokenRow } from './schema.js';
 import { isUniqueViolation } from './unique-violation.js';
+import { matchesWildcard } from './wildcard.js';
 
 function toToken(row: TokenRow): Token {
   return {
@@ -29,11 +30,6 @@ function toToken(row: TokenRow): Token {
 }
 
 const SORT_COLUMNS = { serial: 'serial', id: 'id', failcount: 'fail_count', description: 'description' } as const;
-
-/** `*` is privacyIDEA's wildcard; SQL LIKE metacharacters in the pattern are taken literally. */
-function likePattern(serialPattern: string): string {
-  return serialPattern.replace(/[\\%_]/g, (char) => `\\${char}`).replace(/\*/g, '%');
-}
 
 export function createTokenRepository(db: Kysely<Database>): TokenRepository {
   return {
@@ -105,7 +101,7 @@ export function createTokenRepository(db: Kysely<Database>): TokenRepository {
       let query = db.selectFrom('token');
       if (filter.serial !== undefined) {
         query = filter.serial.includes('*')
-          ? query.where(sql<boolean>`serial like ${likePattern(filter.serial)} escape '\\'`)
+          ? query.where(matchesWildcard('serial', filter.serial))
           : query.where('serial', '=', filter.serial);
       }
       if (filter.owner) query = query.where('user_resolver', '=', filter.owner.resolver).where('user_id', '=', filter.owner.userId);

@@ -4,6 +4,7 @@ import type { UserRepository } from '../core/ports.js';
 import type { NewUser, User, UserPatch } from '../core/users/user.js';
 import type { Database, LocalUserRow } from './schema.js';
 import { isUniqueViolation } from './unique-violation.js';
+import { matchesWildcard } from './wildcard.js';
 
 function toUser(row: LocalUserRow): User {
   return {
@@ -36,7 +37,7 @@ export function createUserRepository(db: Kysely<Database>, now: () => number): U
       let query = db.selectFrom('local_user').selectAll().where('resolver', 'in', resolvers);
       if (loginPattern !== undefined && loginPattern !== '*') {
         query = loginPattern.includes('*')
-          ? query.where('login', 'like', loginPattern.replace(/[\\%_]/g, (char) => `\\${char}`).replace(/\*/g, '%'))
+          ? query.where(matchesWildcard('login', loginPattern))
           : query.where('login', '=', loginPattern);
       }
       const rows = await query.orderBy('login').limit(1000).execute();
