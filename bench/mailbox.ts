@@ -26,6 +26,11 @@ export class Mailbox {
     child.on('message', (message: SinkMail) => this.#deliver(message));
   }
 
+  /** The sink process, whose CPU the report counts per level. */
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
   static async start(): Promise<Mailbox> {
     const child = fork(new URL('./smtp-sink-process.js', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const [first] = (await once(child, 'message')) as [{ port: number }];

@@ -152,6 +152,19 @@ export function markdown(report: BenchReport): string {
     }
   }
   lines.push('');
+  lines.push('CPU per operation (ms), per successful flow or request: the server\'s main thread(s), its other threads together (libuv pool running Argon2id, GC helpers, worker threads), ' +
+    'the SMTP sink and the load driver, which share the cores with the server. "All cores busy" is those four ÷ (elapsed × cores); PostgreSQL\'s own processes are not in it.');
+  lines.push('');
+  lines.push('| scenario | db | conc. | server main thread | server other threads | SMTP sink | driver | all cores busy % |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const run of report.runs) {
+    for (const result of run.results) {
+      const concurrency = result.concurrency === 0 ? `${result.targetRatePerSecond}/s` : String(result.concurrency);
+      const cpu = result.cpu;
+      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${concurrency} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.sinkMs)} | ${ms(cpu?.driverMs)} | ${ms(cpu?.allCoresBusyPercent)} |`);
+    }
+  }
+  lines.push('');
   lines.push('## Server');
   lines.push('');
   lines.push('| db | seed 1 user + token (s total) | peak RSS (sampled) | sum of VmHWM | longest event-loop stall | mails missing |');

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase } from '../test/support/databases.js';
+import { CpuMeter, type LevelCpu } from './cpu-usage.js';
 import { HttpClient } from './http-client.js';
 import { LatencyRecorder, round, wallClockMs, type LatencySummary } from './latency.js';
 import { closedLoop, openLoop, type LoopResult, type OpOutcome } from './load.js';
@@ -67,6 +68,8 @@ export interface LevelResult {
   mail: LatencySummary | undefined;
   bound: Bound;
   fractionOfBound: number;
+  /** CPU per successful operation by server thread kind, sink and driver; absent when nothing succeeded. */
+  cpu?: LevelCpu;
 }
 
 export interface ServerMetrics {
@@ -159,6 +162,7 @@ export async function benchDatabase(
     dir,
   );
   const rss = new RssSampler(server.child.pid!);
+  const cpuMeter = new CpuMeter(server.child.pid!, mailbox.pid, settings.cores);
   const admin = new HttpClient(server.url, PREFILL_CONCURRENCY);
   let expectedMails = mailbox.received;
   const results: LevelResult[] = [];
@@ -258,7 +262,8 @@ export async function benchDatabase(
       };
       results.push(result);
       const latency = result.latency ? `p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} max ${result.latency.maxMs} ms` : 'no successes';
-      log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}`);
+      const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main + ${result.cpu.serverOtherThreadsMs} other, sink ${result.cpu.sinkMs}, driver ${result.cpu.driverMs}; cores ${result.cpu.allCoresBusyPercent}% busy` : '';
+      log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}`);
       return result;
     };
 
@@ -273,6 +278,7 @@ export async function benchDatabase(
       const pinStep = new LatencyRecorder();
       const answerStep = new LatencyRecorder();
       const mailLatency = new LatencyRecorder();
+      const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
         const user = pick(worker);
         const sentAtMs = wallClockMs();
@@ -289,7 +295,7 @@ export async function benchDatabase(
         return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
       });
       client.close();
-      record('full-flow', loop, { steps: { pinOnly: pinStep.summary(), answer: answerStep.summary() }, mail: mailLatency.summary() });
+      record('full-flow', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), steps: { pinOnly: pinStep.summary(), answer: answerStep.summary() }, mail: mailLatency.summary() });
       peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
     }
     await settle('full-flow');
@@ -301,13 +307,14 @@ export async function benchDatabase(
       const poolSize = Math.ceil(Math.max(2 * limits.kdf.perSecond, 200) * (settings.levelDurationMs / 1000) * 1.2) + 4 * concurrency;
       const pool = await prefill(groups.pinAndOtp, poolSize);
       const client = new HttpClient(server.url, concurrency);
+      const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
         const next = pool.pop();
         if (!next) return 'exhausted';
         return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
       });
       client.close();
-      record('pin-and-otp', loop);
+      record('pin-and-otp', loop, { cpu: cpuMeter.since(cpuStart, loop.completed) });
     }
     await settle('pin-and-otp');
 
@@ -315,13 +322,14 @@ export async function benchDatabase(
     for (const concurrency of settings.levels) {
       const pool = await prefill(groups.transaction, settings.transactionPoolPerLevel);
       const client = new HttpClient(server.url, concurrency);
+      const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
         const next = pool.pop();
         if (!next) return 'exhausted';
         return authenticationOf(await check(client, { user: next.user, transaction_id: next.transactionId, pass: next.otp })) === 'ACCEPT' ? 'ok' : 'error';
       });
       client.close();
-      record('transaction-answer', loop);
+      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed) });
     }
     await settle('transaction-answer');
 
@@ -329,12 +337,13 @@ export async function benchDatabase(
     for (const concurrency of settings.levels) {
       const client = new HttpClient(server.url, concurrency);
       const pick = userPicker(groups.wrongPin, concurrency);
+      const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
         const response = await check(client, { user: pick(worker), pass: WRONG_PIN });
         return response.status === 200 && authenticationOf(response) === 'REJECT' ? 'ok' : 'error';
       });
       client.close();
-      record('wrong-pin', loop);
+      record('wrong-pin', loop, { cpu: cpuMeter.since(cpuStart, loop.completed) });
     }
     await settle('wrong-pin');
 
@@ -344,6 +353,7 @@ export async function benchDatabase(
       const client = new HttpClient(server.url, 256);
       const mailLatency = new LatencyRecorder();
       const mailWaits: Array<Promise<void>> = [];
+      const cpuStart = cpuMeter.mark();
       const loop = await openLoop(rate, settings.halfPeakDurationMs, async (index): Promise<OpOutcome> => {
         const user = groups.flow[index % groups.flow.length]!;
         const sentAtMs = wallClockMs();
@@ -354,8 +364,9 @@ export async function benchDatabase(
         return 'ok';
       });
       await Promise.all(mailWaits);
+      const cpu = cpuMeter.since(cpuStart, loop.completed);
       client.close();
-      record('pin-only-half-peak', loop, { targetRatePerSecond: rate, mail: mailLatency.summary() });
+      record('pin-only-half-peak', loop, { targetRatePerSecond: rate, mail: mailLatency.summary(), cpu });
     }
     await settle('pin-only-half-peak');
 

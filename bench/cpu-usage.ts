@@ -1,0 +1,122 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { round } from './latency.js';
+import { processTree } from './process-stats.js';
+
+/**
+ * CPU time of one level, by who spent it, in ms per successful operation. On a 2-core machine the
+ * SMTP sink and the load driver take cores the server's KDF could have used, so a result below its
+ * bound is only read right next to what the rest of the bench cost.
+ */
+export interface LevelCpu {
+  /** Every server process's own main thread (tid == pid): the event loop, JSON, SQL building. */
+  serverMainThreadMs: number;
+  /** All other server threads together: libuv's pool (Argon2id), V8's GC helpers, worker threads. */
+  serverOtherThreadsMs: number;
+  sinkMs: number;
+  driverMs: number;
+  /** Server, sink and driver together ÷ (elapsed × cores). */
+  allCoresBusyPercent: number;
+  /** The whole machine from /proc/stat: includes PostgreSQL and anything else that ran. */
+  machineBusyPercent: number;
+}
+
+/** Clock ticks per second of /proc's utime and stime, read once; 100 on mainstream Linux builds. */
+const TICKS_PER_SECOND = ((): number => {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a /proc stat file in ms (fields 14 and 15; the name in field 2 may hold spaces). */
+function statCpuMs(path: string): number {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return 0; // the process or thread ended while we looked
+  }
+}
+
+/** Busy and total ticks of all cores from the first line of /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').slice(0, 200).split('\n')[0]!.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user)
+  const ticks = values.slice(0, 8).map(Number);
+  const total = ticks.reduce((sum, value) => sum + value, 0);
+  return { busy: total - ticks[3]! - ticks[4]!, total };
+}
+
+export interface CpuMark {
+  atMs: number;
+  /** Per server pid: the whole process (its ended threads included) and its main thread. */
+  server: Map<number, { totalMs: number; mainMs: number }>;
+  sinkMs: number;
+  driver: NodeJS.CpuUsage;
+  machine: { busy: number; total: number };
+}
+
+/**
+ * Reads CPU counters before and after a level. The process total from /proc/<pid>/stat keeps the time
+ * of threads that already ended, so "other threads" = total − main thread misses nothing. The server
+ * tree is listed at each mark, so cluster workers are counted wherever they are.
+ */
+export class CpuMeter {
+  readonly #serverPid: number;
+  readonly #sinkPid: number;
+  readonly #cores: number;
+
+  constructor(serverPid: number, sinkPid: number, cores: number) {
+    this.#serverPid = serverPid;
+    this.#sinkPid = sinkPid;
+    this.#cores = cores;
+  }
+
+  mark(): CpuMark {
+    return this.#read('start');
+  }
+
+  /**
+   * Listing the server tree reads all of /proc, which costs the driver a few ms: at the start it is done
+   * before the driver's clock and counters are read, at the end after, so it falls outside the level.
+   */
+  #read(edge: 'start' | 'end'): CpuMark {
+    const own = edge === 'end' ? { atMs: performance.now(), driver: process.cpuUsage() } : undefined;
+    const server = new Map<number, { totalMs: number; mainMs: number }>();
+    for (const pid of processTree(this.#serverPid)) {
+      server.set(pid, { totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`) });
+    }
+    const sinkMs = statCpuMs(`/proc/${this.#sinkPid}/stat`);
+    const machine = machineTicks();
+    return { ...(own ?? { atMs: performance.now(), driver: process.cpuUsage() }), server, sinkMs, machine };
+  }
+
+  /** CPU since `start` per successful operation; undefined when none succeeded (there is nothing to divide by). */
+  since(start: CpuMark, operations: number): LevelCpu | undefined {
+    const end = this.#read('end');
+    if (operations <= 0) return undefined;
+    let mainMs = 0;
+    let totalMs = 0;
+    for (const [pid, now] of end.server) {
+      const before = start.server.get(pid) ?? { totalMs: 0, mainMs: 0 };
+      mainMs += now.mainMs - before.mainMs;
+      totalMs += now.totalMs - before.totalMs;
+    }
+    const sinkMs = end.sinkMs - start.sinkMs;
+    const driverMs = (end.driver.user - start.driver.user + end.driver.system - start.driver.system) / 1000;
+    const elapsedMs = end.atMs - start.atMs;
+    const perOperation = (ms: number): number => round(ms / operations, 3);
+    return {
+      serverMainThreadMs: perOperation(mainMs),
+      serverOtherThreadsMs: perOperation(totalMs - mainMs),
+      sinkMs: perOperation(sinkMs),
+      driverMs: perOperation(driverMs),
+      allCoresBusyPercent: round((100 * (totalMs + sinkMs + driverMs)) / (elapsedMs * this.#cores), 1),
+      machineBusyPercent: round((100 * (end.machine.busy - start.machine.busy)) / Math.max(1, end.machine.total - start.machine.total), 1),
+    };
+  }
+}
