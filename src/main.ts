@@ -1,20 +1,23 @@
-import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { addAdmin } from './core/admins/admin-service.js';
 import { isOtpError } from './core/errors.js';
 import { describeConfig, loadConfig } from './config/load-config.js';
 import { composeApp, composeDeps } from './compose.js';
 
-/** Composition root for `npm start`: config -> database -> ports -> services -> HTTP. */
-async function main(): Promise<void> {
-  // Argon2id runs on libuv's thread pool, 19 MiB per run. More threads than cores buy no speed, and each
-  // thread's malloc arena keeps its 19 MiB after use (measured: peak RSS 203 -> 165 MB with 2 threads on
-  // 2 cores). An operator's own UV_THREADPOOL_SIZE wins. Set before anything uses the pool.
-  process.env['UV_THREADPOOL_SIZE'] ??= String(Math.max(2, availableParallelism()));
+export interface Startup {
+  /** Thread-pool threads src/launch.cts moved below the event loop; undefined when started without it. */
+  loweredThreads?: number;
+}
+
+/** Composition root for `npm start` (via src/launch.cts): config -> database -> ports -> services -> HTTP. */
+async function main(startup: Startup): Promise<void> {
   const config = loadConfig(process.env);
   const composed = await composeDeps(config);
   const app = await composeApp(config, composed, { level: config.logLevel });
   const log = app.log;
   log.info(describeConfig(config), 'configuration');
+  if (startup.loweredThreads === undefined) log.warn('started without dist/src/launch.cjs: the thread pool has its default size and runs at the event loop\'s priority');
+  else log.debug({ threads: startup.loweredThreads }, 'thread pool runs below the event loop');
   if (composed.isNewKey) log.warn({ dataDir: config.dataDir }, 'created a new master key file; back it up, and give every cluster node the same one');
   if (config.adminUser && config.adminPassword) {
     const isCreated = await addAdmin(composed.deps, config.adminUser, config.adminPassword);
@@ -36,9 +39,15 @@ async function main(): Promise<void> {
   composed.deps.telemetry.markServing();
 }
 
-main().catch((error: unknown) => {
-  // Only the code and private detail: a config error must not print a stack or a secret value.
-  const message = isOtpError(error) ? `${error.code}: ${error.detail ?? error.publicMessage}` : String((error as Error)?.stack ?? error);
-  process.stderr.write(`mailotp failed to start: ${message}\n`);
-  process.exit(1);
-});
+/** Starts the server, or exits with a one-line reason. */
+export function run(startup: Startup = {}): void {
+  main(startup).catch((error: unknown) => {
+    // Only the code and private detail: a config error must not print a stack or a secret value.
+    const message = isOtpError(error) ? `${error.code}: ${error.detail ?? error.publicMessage}` : String((error as Error)?.stack ?? error);
+    process.stderr.write(`mailotp failed to start: ${message}\n`);
+    process.exit(1);
+  });
+}
+
+// `node dist/src/main.js` still works; src/launch.cts is the entry that also sets up the thread pool.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) run();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
@@ -30,6 +30,17 @@ describe('npm start on a fresh machine: SQLite in ./data, nothing else', () => {
     const keyMode = statSync(join(dir, 'data', 'mailotp.key')).mode & 0o777;
     assert.equal(keyMode, 0o600);
     assert.match(server.output(), /Server listening at http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('runs its thread pool below the event loop, one thread per core (Argon2id runs there)', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
+    const pid = server.child.pid!;
+    const niceOf = (id: string): number => {
+      const stat = readFileSync(`/proc/${pid}/task/${id}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const threads = readdirSync(`/proc/${pid}/task`);
+    assert.equal(niceOf(String(pid)), 0, 'the event loop');
+    assert.equal(threads.filter((id) => niceOf(id) === 10).length, Math.max(2, availableParallelism()), 'the pool threads');
   });
 
   it('answers /healthz when ready', async () => {

@@ -164,7 +164,7 @@ function nodeClient(name: string, server: ServerProcess): ClusterNode {
 }
 
 /**
- * N mailotp server processes (dist/src/main.js) on one fresh PostgreSQL database, all with the same
+ * N mailotp server processes (dist/src/launch.cjs) on one fresh PostgreSQL database, all with the same
  * MAILOTP_MASTER_KEY and each with its own data dir, started at the same instant.
  */
 export async function startCluster(options: { nodeCount: number; env?: Record<string, string> }): Promise<Cluster> {

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 
-const MAIN = new URL('../../src/main.js', import.meta.url).pathname;
+/** What `npm start` runs. */
+const MAIN = new URL('../../src/launch.cjs', import.meta.url).pathname;
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -12,7 +13,7 @@ export interface ServerProcess {
 }
 
 /**
- * Starts the built server (dist/src/main.js) as a user would, with MAILOTP_PORT=0, and resolves once it
+ * Starts the built server (dist/src/launch.cjs) as a user would, with MAILOTP_PORT=0, and resolves once it
  * logs the address it listens on.
  */
 export async function startServerProcess(env: Record<string, string>, cwd: string, timeoutMs = 20_000): Promise<ServerProcess> {
