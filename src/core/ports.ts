@@ -135,6 +135,13 @@ export interface OutboxRepository {
 }
 
 /** Token buckets shared by every node (the rows live in the database). */
+/** A token bucket: `capacity` units, refilled evenly over `windowMilliseconds`. */
+export interface BucketRequest {
+  key: string;
+  capacity: number;
+  windowMilliseconds: number;
+}
+
 export interface RateLimitRepository {
   /**
    * Takes one unit from bucket `key` (capacity `capacity`, refilled evenly over `windowMilliseconds`) if it
@@ -143,6 +150,12 @@ export interface RateLimitRepository {
   take(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
   /** Whether the bucket holds at least one unit now, without taking it. */
   hasUnit(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
+  /**
+   * One unit from every bucket, or from none: when any bucket is empty nothing is taken and the answer
+   * is the longest wait among the empty ones. Atomic, also against requests on other nodes; run it in
+   * the transaction whose work the units pay for, and they are spent exactly when that work commits.
+   */
+  takeAll(buckets: readonly BucketRequest[], nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
   deleteIdle(beforeMilliseconds: number): Promise<number>;
 }
 

@@ -29,7 +29,7 @@ export function createKyselyStore(db: Kysely<Database>, dialect: DialectName, no
     admins: createAdminRepository(db),
     audit: createAuditRepository(db),
     outbox: createOutboxRepository(db, dialect),
-    rateLimits: createRateLimitRepository(db),
+    rateLimits: createRateLimitRepository(db, dialect),
     transaction: <T>(work: (store: Store) => Promise<T>): Promise<T> => inTransaction(db, (trx) => work(createKyselyStore(trx, dialect, now, cache))),
   };
 }

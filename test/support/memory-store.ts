@@ -487,6 +487,25 @@ export class MemoryStore implements Store {
         return { isAllowed: true, retryAfterSeconds: 0 };
       },
       hasUnit: async (key, capacity, windowMilliseconds, now) => verdict(available(key, capacity, windowMilliseconds, now), capacity, windowMilliseconds),
+      takeAll: async (buckets, now) => {
+        const needed = new Map<string, { capacity: number; windowMilliseconds: number; count: number }>();
+        for (const { key, capacity, windowMilliseconds } of buckets) {
+          const seen = needed.get(key);
+          if (seen) seen.count += 1;
+          else needed.set(key, { capacity, windowMilliseconds, count: 1 });
+        }
+        let retryAfterSeconds = 0;
+        for (const [key, { capacity, windowMilliseconds, count }] of needed) {
+          const units = available(key, capacity, windowMilliseconds, now);
+          if (units < count) retryAfterSeconds = Math.max(retryAfterSeconds, Math.max(1, Math.ceil(((count - units) * windowMilliseconds) / capacity / 1000)));
+        }
+        if (retryAfterSeconds > 0) return { isAllowed: false, retryAfterSeconds };
+        for (const [key, { capacity, windowMilliseconds, count }] of needed) {
+          const bucket = this.#tables.buckets.get(key);
+          this.#tables.buckets.set(key, { units: available(key, capacity, windowMilliseconds, now) - count, updatedAt: Math.max(bucket?.updatedAt ?? now, now) });
+        }
+        return { isAllowed: true, retryAfterSeconds: 0 };
+      },
       deleteIdle: async (before): Promise<number> => {
         let deleted = 0;
         for (const [key, bucket] of this.#tables.buckets) if (bucket.updatedAt < before && this.#tables.buckets.delete(key)) deleted += 1;

@@ -85,13 +85,6 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
   const base: TriggerResult = { transactionId, challenges: [], challengeText: settings.challengeText, failedSerials: [] };
   const sendable = tokens.filter((token) => recipientOf(token, context.user) !== '');
   const owner = sendable[0]?.owner;
-  const retryAfterSeconds = await takeSendAllowance(deps.store.rateLimits, settings, {
-    userKey: owner ? `${owner.resolver}:${owner.userId}` : undefined,
-    recipients: sendable.map((token) => recipientOf(token, context.user)),
-    clientIp: context.clientIp,
-  }, now);
-  if (retryAfterSeconds !== undefined) return { ...base, retryAfterSeconds };
-
   const prepared: Prepared[] = sendable.map((token) => {
     const recipient = recipientOf(token, context.user);
     const otp = generateOtp(deps.random, token.otpLength);
@@ -117,10 +110,20 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
       },
     };
   });
-  await deps.store.transaction(async (store) => {
+  // The send limits are charged in the transaction that queues the mails: units are spent if and only
+  // if mails are queued (none without a recipient), and a refusal leaves no challenge behind.
+  const retryAfterSeconds = prepared.length === 0 ? undefined : await deps.store.transaction(async (store) => {
+    const refusal = await takeSendAllowance(store.rateLimits, settings, {
+      userKey: owner ? `${owner.resolver}:${owner.userId}` : undefined,
+      recipients: prepared.map((entry) => entry.mail.recipient),
+      clientIp: context.clientIp,
+    }, now);
+    if (refusal !== undefined) return refusal;
     await store.challenges.insert(prepared.map((entry) => entry.challenge));
     for (const entry of prepared) await store.outbox.insert(entry.mail);
+    return undefined;
   });
+  if (retryAfterSeconds !== undefined) return { ...base, retryAfterSeconds };
 
   if (settings.sendMode === 'async') {
     deps.outboxSignal.notify();

@@ -6,19 +6,22 @@ import type { RateLimitRepository } from '../ports.js';
 import { readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
 import { clientFailureKey, takeSendAllowance, type SendSubject } from './send-limits.js';
 
-type Call = [verb: 'take' | 'hasUnit', key: string];
+type Call = [verb: 'take' | 'hasUnit' | 'takeAll', key: string];
 
-/** The memory store's buckets, with every call written down; `refuseTake` simulates a unit taken by a parallel request. */
-function recording(inner: RateLimitRepository, calls: Call[], refuseTake: Set<string> = new Set()): RateLimitRepository {
+/** The memory store's buckets, with every bucket asked for written down. */
+function recording(inner: RateLimitRepository, calls: Call[]): RateLimitRepository {
   return {
     async take(key, capacity, windowMilliseconds, now) {
       calls.push(['take', key]);
-      if (refuseTake.has(key)) return { isAllowed: false, retryAfterSeconds: 7 };
       return inner.take(key, capacity, windowMilliseconds, now);
     },
     async hasUnit(key, capacity, windowMilliseconds, now) {
       calls.push(['hasUnit', key]);
       return inner.hasUnit(key, capacity, windowMilliseconds, now);
+    },
+    async takeAll(buckets, now) {
+      for (const { key } of buckets) calls.push(['takeAll', key]);
+      return inner.takeAll(buckets, now);
     },
     deleteIdle: (before) => inner.deleteIdle(before),
   };
@@ -43,9 +46,9 @@ describe('takeSendAllowance', () => {
   const unitsLeft = async (key: string, capacity: number, windowMilliseconds: number): Promise<boolean> =>
     (await store.rateLimits.hasUnit(key, capacity, windowMilliseconds, NOW)).isAllowed;
 
-  it('takes one unit from each bucket, narrowest first: user, each address (lower-cased), client, global', async () => {
+  it('takes one unit from each bucket at once: user, each address (lower-cased), client, global', async () => {
     assert.equal(await takeSendAllowance(recording(store.rateLimits, calls), settings, SUBJECT, NOW), undefined);
-    assert.deepEqual(calls.filter(([verb]) => verb === 'take').map(([, key]) => key), ALL_KEYS);
+    assert.deepEqual(calls, ALL_KEYS.map((key) => ['takeAll', key]));
   });
 
   it('has sane defaults: 10 per user in 10 minutes, then a refusal', async () => {
@@ -57,16 +60,15 @@ describe('takeSendAllowance', () => {
   it('skips buckets that are off and the ones the request has no key for', async () => {
     const partial = { ...settings, addressSendRate: undefined, globalSendRate: undefined };
     await takeSendAllowance(recording(store.rateLimits, calls), partial, { userKey: undefined, recipients: ['a@example.org'], clientIp: '192.0.2.7' }, NOW);
-    assert.deepEqual(calls.filter(([verb]) => verb === 'take').map(([, key]) => key), ['send:client:192.0.2.7']);
+    assert.deepEqual(calls, [['takeAll', 'send:client:192.0.2.7']]);
   });
 
   it('charges no bucket at all when one of them refuses, and answers the longest wait', async () => {
     const tight = { ...settings, userSendRate: { count: 1, windowMilliseconds: 600_000 }, clientSendRate: { count: 1, windowMilliseconds: 60_000 } };
     assert.equal(await takeSendAllowance(store.rateLimits, tight, SUBJECT, NOW), undefined);
     calls.length = 0;
-    const retryAfterSeconds = await takeSendAllowance(recording(store.rateLimits, calls), tight, SUBJECT, NOW);
+    const retryAfterSeconds = await takeSendAllowance(store.rateLimits, tight, SUBJECT, NOW);
     assert.equal(retryAfterSeconds, 600, 'the user bucket (600 s per unit) is the one to wait for, not the client one (60 s)');
-    assert.deepEqual(calls.filter(([verb]) => verb === 'take'), [], 'nothing taken');
     // The addresses and the global bucket kept their units: 9 more fit before the address limit.
     const other = { ...SUBJECT, userKey: 'local:43', clientIp: '192.0.2.8' };
     for (let index = 0; index < 9; index += 1) assert.equal(await takeSendAllowance(store.rateLimits, settings, other, NOW), undefined, `send ${index + 2}`);
@@ -85,12 +87,6 @@ describe('takeSendAllowance', () => {
       assert.equal(await takeSendAllowance(store.rateLimits, rates, { userKey: `local:x${index}`, recipients: [`x${index}@example.org`], clientIp: `203.0.113.${index}` }, NOW), undefined);
     }
     assert.equal(await takeSendAllowance(store.rateLimits, rates, { userKey: 'local:y', recipients: ['y@example.org'], clientIp: '203.0.113.99' }, NOW), 12);
-  });
-
-  it('stops at the first bucket a parallel request emptied meanwhile, taking nothing from the broader ones', async () => {
-    const retryAfterSeconds = await takeSendAllowance(recording(store.rateLimits, calls, new Set(['send:address:alice@work.example'])), settings, SUBJECT, NOW);
-    assert.equal(retryAfterSeconds, 7);
-    assert.deepEqual(calls.filter(([verb]) => verb === 'take').map(([, key]) => key), ALL_KEYS.slice(0, 3));
   });
 
   it('bounds keys to the column width (255)', async () => {

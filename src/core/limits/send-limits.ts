@@ -14,11 +14,10 @@ export interface SendSubject {
  * address, everyone). Returns undefined when all allowed, else the seconds until every refusing bucket
  * has a unit again.
  *
- * All buckets are looked at before any is charged: a refused request sends nothing, so it must not
- * spend the units of the buckets that would have let it through. Otherwise one client past its own
- * limit would keep emptying the global bucket (everyone's mail), and a user past theirs would keep
- * emptying the client's. Narrowest first, so that when a parallel request takes the last unit between
- * the look and the take, the buckets shared by everybody are the ones left untouched.
+ * All or nothing (RateLimitRepository.takeAll): a refused request sends nothing, so it must not spend
+ * the units of the buckets that would have let it through. Otherwise one client past its own limit would
+ * keep emptying the global bucket (everyone's mail), and a user past theirs would keep emptying the
+ * client's. Run inside the transaction that queues the mail, the units are spent exactly when it is.
  */
 export async function takeSendAllowance(
   rateLimits: RateLimitRepository,
@@ -32,15 +31,9 @@ export async function takeSendAllowance(
     ...(subject.clientIp ? [[`send:client:${subject.clientIp}`, settings.clientSendRate] as [string, Rate | undefined]] : []),
     ['send:global', settings.globalSendRate],
   ];
-  const buckets = candidates.flatMap(([key, rate]) => (rate ? [{ key: key.slice(0, 255), rate }] : []));
-  const looks = await Promise.all(buckets.map(({ key, rate }) => rateLimits.hasUnit(key, rate.count, rate.windowMilliseconds, nowMilliseconds)));
-  const waits = looks.filter((look) => !look.isAllowed).map((look) => look.retryAfterSeconds);
-  if (waits.length > 0) return Math.max(...waits);
-  for (const { key, rate } of buckets) {
-    const verdict = await rateLimits.take(key, rate.count, rate.windowMilliseconds, nowMilliseconds);
-    if (!verdict.isAllowed) return verdict.retryAfterSeconds;
-  }
-  return undefined;
+  const buckets = candidates.flatMap(([key, rate]) => (rate ? [{ key: key.slice(0, 255), capacity: rate.count, windowMilliseconds: rate.windowMilliseconds }] : []));
+  const verdict = await rateLimits.takeAll(buckets, nowMilliseconds);
+  return verdict.isAllowed ? undefined : verdict.retryAfterSeconds;
 }
 
 /** Failed authentications per client address: checked before any work, charged after a failure. */

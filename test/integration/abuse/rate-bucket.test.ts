@@ -44,17 +44,50 @@ for (const database of DATABASES) {
     it('refills evenly, caps at capacity and tells how long to wait, exactly as the memory store does', async () => {
       const expected = SCRIPT.map(([, , verdict]) => verdict);
       assert.deepEqual(await run(new MemoryStore().rateLimits, 'test:bucket', t.clock.nowMilliseconds()), expected, 'memory store');
-      assert.deepEqual(await run(createRateLimitRepository(t.composed.database.db), 'test:bucket', t.clock.nowMilliseconds()), expected, database);
+      assert.deepEqual(await run(createRateLimitRepository(t.composed.database.db, t.composed.database.dialect), 'test:bucket', t.clock.nowMilliseconds()), expected, database);
     });
 
     it('keeps buckets apart by key and forgets idle ones', async () => {
-      const sql = createRateLimitRepository(t.composed.database.db);
+      const sql = createRateLimitRepository(t.composed.database.db, t.composed.database.dialect);
       const now = t.clock.nowMilliseconds();
       for (let index = 0; index < 2; index += 1) assert.equal((await sql.take('test:one', 2, 60_000, now)).isAllowed, true);
       assert.equal((await sql.take('test:one', 2, 60_000, now)).isAllowed, false);
       assert.equal((await sql.take('test:two', 2, 60_000, now)).isAllowed, true);
       assert.ok((await sql.deleteIdle(now + 1)) >= 2);
       assert.equal((await sql.take('test:one', 2, 60_000, now)).isAllowed, true, 'a forgotten bucket starts full');
+    });
+
+    it('takes from several buckets all or nothing, and parallel requests never overdraw one', async () => {
+      const sql = createRateLimitRepository(t.composed.database.db, t.composed.database.dialect);
+      const now = t.clock.nowMilliseconds();
+      const bucket = (key: string, capacity: number) => ({ key: `all:${key}`, capacity, windowMilliseconds: 60_000 });
+      // 40 requests at once over overlapping buckets (in different orders): shared holds 10, each own 3.
+      const requests = Array.from({ length: 40 }, (_, index) => {
+        const own = bucket(`own${index % 4}`, 3);
+        return index % 2 === 0 ? [own, bucket('shared', 10)] : [bucket('shared', 10), own];
+      });
+      const verdicts = await Promise.all(requests.map((buckets) => sql.takeAll(buckets, now)));
+      const granted = verdicts.filter((verdict) => verdict.isAllowed).length;
+      assert.equal(granted, 10, 'the shared bucket paid for exactly 10');
+      for (const verdict of verdicts.filter((candidate) => !candidate.isAllowed)) assert.ok(verdict.retryAfterSeconds >= 6, 'a unit of either bucket refills in 6 s or more');
+      // Refusals took nothing: the 4 own buckets held 12 units and paid for the 10 grants, so 2 are left.
+      let spare = 0;
+      for (let index = 0; index < 4; index += 1) while ((await sql.takeAll([bucket(`own${index}`, 3)], now)).isAllowed) spare += 1;
+      assert.equal(spare, 2, '12 own units minus the 10 granted');
+      assert.deepEqual(await sql.takeAll([bucket('shared', 10)], now), { isAllowed: false, retryAfterSeconds: 6 });
+    });
+
+    it('charges a bucket named twice twice, and refuses as a whole when it cannot', async () => {
+      const sql = createRateLimitRepository(t.composed.database.db, t.composed.database.dialect);
+      const now = t.clock.nowMilliseconds();
+      const address = { key: 'twice:address', capacity: 3, windowMilliseconds: 30_000 };
+      const global = { key: 'twice:global', capacity: 100, windowMilliseconds: 60_000 };
+      assert.deepEqual(await sql.takeAll([address, address, global], now), { isAllowed: true, retryAfterSeconds: 0 });
+      assert.deepEqual(await sql.takeAll([address, address, global], now), { isAllowed: false, retryAfterSeconds: 10 }, 'one unit left, two wanted: 10 s for the second');
+      assert.deepEqual(await new MemoryStore().rateLimits.takeAll([address, address, global], now), { isAllowed: true, retryAfterSeconds: 0 });
+      // The refusal left the global bucket alone: 99 more units, then it is empty.
+      for (let index = 0; index < 99; index += 1) assert.equal((await sql.takeAll([global], now)).isAllowed, true, `global unit ${index + 2}`);
+      assert.equal((await sql.takeAll([global], now)).isAllowed, false);
     });
   });
 }
