@@ -70,6 +70,8 @@ export interface LevelResult {
   fractionOfBound: number;
   /** CPU per successful operation by server thread kind, sink and driver; absent when nothing succeeded. */
   cpu?: LevelCpu;
+  /** transaction_id levels: the answer rate the pool was sized for, and the pool prefilled for the level. */
+  pool?: { expectedPerSecond: number; size: number; prefillSeconds: number };
 }
 
 export interface ServerMetrics {
@@ -106,7 +108,13 @@ export const BENCH_SETTINGS: Readonly<Record<string, string>> = {
 
 const PIN = '2468';
 const WRONG_PIN = '1357';
-const PREFILL_CONCURRENCY = 16;
+/**
+ * Challenges triggered at once while prefilling (fewer when a user group is smaller: each worker needs
+ * users of its own, or two mails to one user could swap codes). The server's outbox bounds the rate.
+ */
+const PREFILL_CONCURRENCY = 64;
+/** A transaction_id pool holds this many times the expected answers of its level. */
+const POOL_MARGIN = 1.3;
 
 interface Pending {
   user: string;
@@ -220,13 +228,18 @@ export async function benchDatabase(
       metricsAfter[label] = response.status === 200 && typeof response.body === 'string' ? parseMetrics(response.body) : { eventLoopMaxStallMs: undefined, residentMemoryMiB: undefined };
     };
 
+    /** Challenges prefilled per second, as last measured: what the size of the next pool costs in time. */
+    let prefillPerSecond = 0;
+
     /** Challenges triggered by the admin (no PIN, so no KDF), with each code read from its mail. */
     const prefill = async (group: string[], count: number): Promise<Pending[]> => {
       const pending: Pending[] = [];
       let started = 0;
-      const picker = userPicker(group, PREFILL_CONCURRENCY);
+      const concurrency = Math.min(PREFILL_CONCURRENCY, group.length);
+      const picker = userPicker(group, concurrency);
+      const startMs = performance.now();
       await Promise.all(
-        Array.from({ length: PREFILL_CONCURRENCY }, async (_, worker) => {
+        Array.from({ length: concurrency }, async (_, worker) => {
           while (started < count) {
             started += 1;
             const user = picker(worker);
@@ -240,6 +253,7 @@ export async function benchDatabase(
           }
         }),
       );
+      prefillPerSecond = count / ((performance.now() - startMs) / 1000);
       return pending;
     };
 
@@ -318,18 +332,34 @@ export async function benchDatabase(
     }
     await settle('pin-and-otp');
 
-    // 3. transaction_id answers alone (no KDF), from a pool of challenges triggered beforehand.
+    // 3. transaction_id answers alone (no KDF), from a pool of challenges triggered beforehand. A level
+    // that runs out of challenges ends early, so each pool is sized to last the level: a probe at the
+    // level's concurrency (which also warms it up) answers a small pool, and the level's pool holds
+    // POOL_MARGIN x the best rate seen so far x the duration, capped at what prefilling makes within its
+    // time budget (the cap also keeps the oldest challenge far inside its 120 s validity).
+    let bestAnswersPerSecond = 0;
     for (const concurrency of settings.levels) {
-      const pool = await prefill(groups.transaction, settings.transactionPoolPerLevel);
       const client = new HttpClient(server.url, concurrency);
-      const cpuStart = cpuMeter.mark();
-      const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
+      const answerFrom = (pool: Pending[]) => async (): Promise<OpOutcome> => {
         const next = pool.pop();
         if (!next) return 'exhausted';
         return authenticationOf(await check(client, { user: next.user, transaction_id: next.transactionId, pass: next.otp })) === 'ACCEPT' ? 'ok' : 'error';
-      });
+      };
+      const probe = await closedLoop(concurrency, settings.levelDurationMs, answerFrom(await prefill(groups.transaction, settings.transactionProbeSize)));
+      if (probe.errors > 0) log(`  ! transaction-answer probe c=${concurrency}: ${probe.errors} errors`);
+      const expectedPerSecond = Math.max(bestAnswersPerSecond, probe.perSecond);
+      const wanted = Math.ceil(expectedPerSecond * (settings.levelDurationMs / 1000) * POOL_MARGIN) + 4 * concurrency;
+      const affordable = Math.floor(prefillPerSecond * (settings.transactionPrefillBudgetMs / 1000));
+      const poolSize = Math.max(settings.transactionProbeSize, Math.min(wanted, affordable));
+      const prefillStart = performance.now();
+      const pool = await prefill(groups.transaction, poolSize);
+      const prefillSeconds = round((performance.now() - prefillStart) / 1000, 1);
+      log(`  transaction-answer c=${concurrency}: probe ${probe.perSecond}/s; prefilled ${poolSize} challenges in ${prefillSeconds} s${wanted > affordable ? ` (capped by the prefill budget; ${wanted} wanted)` : ''}`);
+      const cpuStart = cpuMeter.mark();
+      const loop = await closedLoop(concurrency, settings.levelDurationMs, answerFrom(pool));
       client.close();
-      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed) });
+      bestAnswersPerSecond = Math.max(expectedPerSecond, loop.perSecond);
+      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), pool: { expectedPerSecond, size: poolSize, prefillSeconds } });
     }
     await settle('transaction-answer');
 

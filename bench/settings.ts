@@ -20,8 +20,13 @@ export interface BenchSettings {
   /** Open-loop PIN-only requests at half the peak rate, for the p99 target. */
   halfPeakDurationMs: number;
   userCount: number;
-  /** Pre-triggered challenges per level for the transaction_id scenario (its level ends when they run out). */
-  transactionPoolPerLevel: number;
+  /**
+   * transaction_id scenario: challenges answered in a short probe at each level's concurrency, whose rate
+   * sizes that level's pool (a level ends early when its pool runs out).
+   */
+  transactionProbeSize: number;
+  /** The most time prefilling one level's pool may take: what keeps a full run within about 15 minutes. */
+  transactionPrefillBudgetMs: number;
   kdf: KdfParameters;
   cores: number;
 }
@@ -45,7 +50,8 @@ export function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
     limitDurationMs: isQuick ? 700 : 3000,
     halfPeakDurationMs: isQuick ? 1500 : 10_000,
     userCount: isQuick ? 100 : 1000,
-    transactionPoolPerLevel: isQuick ? 300 : 3000,
+    transactionProbeSize: isQuick ? 300 : 1000,
+    transactionPrefillBudgetMs: isQuick ? 5000 : 60_000,
     // The same variables and defaults as the server, so the KDF ceiling is measured with its parameters.
     kdf: {
       memoryKiB: positive(env, 'MAILOTP_KDF_MEMORY_KIB', 19456),
