@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 
-const MAIN = new URL('../src/main.js', import.meta.url).pathname;
+/** What `npm start` runs. */
+const MAIN = new URL('../src/launch.cjs', import.meta.url).pathname;
 
 export interface BenchServer {
   child: ChildProcess;
@@ -21,7 +22,7 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts the built server (dist/src/main.js) as a user would. Not test/support's helper: that one waits
+ * Starts the built server (dist/src/launch.cjs) as a user would. Not test/support's helper: that one waits
  * for the "Server listening" line, which is an info log, and the benchmark runs the server at warn so
  * per-request logging costs nothing. So: a port chosen up front, then /healthz until it answers.
  */
