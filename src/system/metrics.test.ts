@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Metrics } from './metrics.js';
+
+function gauge(text: string, name: string): number {
+  const match = new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text);
+  assert.ok(match, `${name} in the exposition`);
+  return Number(match[1]);
+}
+
+/** Keeps the event loop busy, as a long synchronous task would. */
+function block(milliseconds: number): void {
+  const until = performance.now() + milliseconds;
+  while (performance.now() < until);
+}
+
+describe('Metrics: event-loop stalls', () => {
+  it('reports the longest stall since serving, and since the previous scrape (reset by each scrape)', async () => {
+    const metrics = new Metrics();
+    try {
+      metrics.resetEventLoopDelay();
+      await sleep(30);
+      block(80);
+      await sleep(30);
+      const first = await metrics.render();
+      assert.ok(gauge(first, 'mailotp_event_loop_max_stall_seconds') >= 0.07, first);
+      assert.ok(gauge(first, 'mailotp_event_loop_recent_max_stall_seconds') >= 0.07, first);
+      await sleep(50);
+      const second = await metrics.render();
+      assert.ok(gauge(second, 'mailotp_event_loop_recent_max_stall_seconds') < 0.07, 'the 80 ms stall belongs to the previous interval');
+      assert.ok(gauge(second, 'mailotp_event_loop_max_stall_seconds') >= 0.07, 'but still to the time since serving');
+    } finally {
+      metrics.close();
+    }
+  });
+});
