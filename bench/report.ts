@@ -82,11 +82,14 @@ export function judgeTargets(runs: DatabaseRun[]): Target[] {
       });
     }
     const stalls = Object.values(run.metricsAfter).map((metrics) => metrics.eventLoopMaxStallMs).filter((value): value is number => value !== undefined);
+    const levelStalls = run.results.filter((result) => result.eventLoopMaxStallMs !== undefined);
+    const worst = levelStalls.reduce<LevelResult | undefined>((top, result) => (!top || result.eventLoopMaxStallMs! > top.eventLoopMaxStallMs! ? result : top), undefined);
+    const wholeRun = stalls.length > 0 ? `; whole run incl. seeding and bulk prefill: ${Math.max(...stalls)} ms` : '';
     targets.push({
-      name: `longest event-loop stall, ${run.database}`,
+      name: `longest event-loop stall under the measured loads, ${run.database}`,
       goal: '<= 20 ms',
-      measured: stalls.length > 0 ? `${Math.max(...stalls)} ms` : 'not measured: the server has no /metrics endpoint',
-      isMet: stalls.length > 0 ? Math.max(...stalls) <= 20 : undefined,
+      measured: worst ? `${worst.eventLoopMaxStallMs} ms (${SCENARIO_LABELS[worst.scenario]}, ${worst.concurrency === 0 ? 'open loop' : `c=${worst.concurrency}`})${wholeRun}` : 'not measured: the server has no /metrics endpoint',
+      isMet: worst ? worst.eventLoopMaxStallMs! <= 20 : undefined,
     });
     targets.push({ name: `peak RSS, ${run.database}`, goal: '< 200 MB', measured: `${run.peakRssMiB} MiB (${run.serverProcessCount} process(es))`, isMet: run.peakRssMiB * 1.048576 < 200 });
   }
@@ -129,16 +132,16 @@ export function markdown(report: BenchReport): string {
   lines.push('');
   lines.push('## Results');
   lines.push('');
-  lines.push('Throughput counts only checked answers (CHALLENGE / ACCEPT / REJECT as expected). Latency in ms; "mail" is request sent -> SMTP sink accepted the mail. ' +
+  lines.push('Throughput counts only checked answers (CHALLENGE / ACCEPT / REJECT as expected). Latency in ms; "mail" is request sent -> SMTP sink accepted the mail; "loop stall" is the server\'s longest event-loop delay during the level. ' +
     'The bound is the smallest of: KDF/s ÷ KDF runs per op, bare-route req/s ÷ HTTP requests per op, bare single-row writes/s ÷ writes per op (estimated).');
   lines.push('');
-  lines.push('| scenario | db | conc. | ops/s | p50 | p99 | max | mail p50 | mail p99 | bound | of bound | errors |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+  lines.push('| scenario | db | conc. | ops/s | p50 | p99 | max | mail p50 | mail p99 | loop stall | bound | of bound | errors |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
   for (const run of report.runs) {
     for (const result of run.results) {
       const concurrency = result.concurrency === 0 ? `${result.targetRatePerSecond}/s` : String(result.concurrency);
       lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${concurrency} | ${result.perSecond} ${COSTS[result.scenario].unit}/s | ${ms(result.latency?.p50Ms)} | ${ms(result.latency?.p99Ms)} | ${ms(result.latency?.maxMs)} | ` +
-        `${ms(result.mail?.p50Ms)} | ${ms(result.mail?.p99Ms)} | ${result.bound.name} ${result.bound.perSecond}/s | ${Math.round(result.fractionOfBound * 100)}% | ${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''} |`);
+        `${ms(result.mail?.p50Ms)} | ${ms(result.mail?.p99Ms)} | ${ms(result.eventLoopMaxStallMs)} | ${result.bound.name} ${result.bound.perSecond}/s | ${Math.round(result.fractionOfBound * 100)}% | ${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''} |`);
     }
   }
   lines.push('');
@@ -167,7 +170,7 @@ export function markdown(report: BenchReport): string {
   lines.push('');
   lines.push('## Server');
   lines.push('');
-  lines.push('| db | seed 1 user + token (s total) | peak RSS (sampled) | sum of VmHWM | longest event-loop stall | mails missing |');
+  lines.push('| db | seed 1 user + token (s total) | peak RSS (sampled) | sum of VmHWM | longest event-loop stall (whole run) | mails missing |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const run of report.runs) {
     const stalls = Object.values(run.metricsAfter).map((metrics) => metrics.eventLoopMaxStallMs).filter((value): value is number => value !== undefined);

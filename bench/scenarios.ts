@@ -70,6 +70,8 @@ export interface LevelResult {
   fractionOfBound: number;
   /** CPU per successful operation by server thread kind, sink and driver; absent when nothing succeeded. */
   cpu?: LevelCpu;
+  /** The server's longest event-loop stall during this level (its /metrics, read before and after). */
+  eventLoopMaxStallMs?: number;
   /** transaction_id levels: the answer rate the pool was sized for, and the pool prefilled for the level. */
   pool?: { expectedPerSecond: number; size: number; prefillSeconds: number };
 }
@@ -171,6 +173,19 @@ export async function benchDatabase(
   );
   const rss = new RssSampler(server.child.pid!);
   const cpuMeter = new CpuMeter(server.child.pid!, mailbox.pid, settings.cores);
+  /**
+   * The server resets mailotp_event_loop_recent_max_stall_seconds at every scrape: one scrape as a level
+   * starts, one as it ends, and the second holds the level's longest stall. Seeding and the bulk triggers
+   * that prepare a level fall outside every window; they still count in the run's overall maximum.
+   */
+  const stallWindow = {
+    start: async (): Promise<void> => void (await admin.get('/metrics')),
+    read: async (): Promise<number | undefined> => {
+      const response = await admin.get('/metrics');
+      const match = typeof response.body === 'string' ? /^mailotp_event_loop_recent_max_stall_seconds\s+([0-9.eE+-]+)/m.exec(response.body) : null;
+      return match ? round(Number(match[1]) * 1000, 1) : undefined;
+    },
+  };
   const admin = new HttpClient(server.url, PREFILL_CONCURRENCY);
   let expectedMails = mailbox.received;
   const results: LevelResult[] = [];
@@ -292,6 +307,7 @@ export async function benchDatabase(
       const pinStep = new LatencyRecorder();
       const answerStep = new LatencyRecorder();
       const mailLatency = new LatencyRecorder();
+      await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
         const user = pick(worker);
@@ -309,7 +325,7 @@ export async function benchDatabase(
         return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
       });
       client.close();
-      record('full-flow', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), steps: { pinOnly: pinStep.summary(), answer: answerStep.summary() }, mail: mailLatency.summary() });
+      record('full-flow', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read(), steps: { pinOnly: pinStep.summary(), answer: answerStep.summary() }, mail: mailLatency.summary() });
       peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
     }
     await settle('full-flow');
@@ -321,6 +337,7 @@ export async function benchDatabase(
       const poolSize = Math.ceil(Math.max(2 * limits.kdf.perSecond, 200) * (settings.levelDurationMs / 1000) * 1.2) + 4 * concurrency;
       const pool = await prefill(groups.pinAndOtp, poolSize);
       const client = new HttpClient(server.url, concurrency);
+      await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
         const next = pool.pop();
@@ -328,7 +345,7 @@ export async function benchDatabase(
         return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
       });
       client.close();
-      record('pin-and-otp', loop, { cpu: cpuMeter.since(cpuStart, loop.completed) });
+      record('pin-and-otp', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() });
     }
     await settle('pin-and-otp');
 
@@ -355,11 +372,12 @@ export async function benchDatabase(
       const pool = await prefill(groups.transaction, poolSize);
       const prefillSeconds = round((performance.now() - prefillStart) / 1000, 1);
       log(`  transaction-answer c=${concurrency}: probe ${probe.perSecond}/s; prefilled ${poolSize} challenges in ${prefillSeconds} s${wanted > affordable ? ` (capped by the prefill budget; ${wanted} wanted)` : ''}`);
+      await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, answerFrom(pool));
       client.close();
       bestAnswersPerSecond = Math.max(expectedPerSecond, loop.perSecond);
-      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), pool: { expectedPerSecond, size: poolSize, prefillSeconds } });
+      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read(), pool: { expectedPerSecond, size: poolSize, prefillSeconds } });
     }
     await settle('transaction-answer');
 
@@ -367,13 +385,14 @@ export async function benchDatabase(
     for (const concurrency of settings.levels) {
       const client = new HttpClient(server.url, concurrency);
       const pick = userPicker(groups.wrongPin, concurrency);
+      await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
         const response = await check(client, { user: pick(worker), pass: WRONG_PIN });
         return response.status === 200 && authenticationOf(response) === 'REJECT' ? 'ok' : 'error';
       });
       client.close();
-      record('wrong-pin', loop, { cpu: cpuMeter.since(cpuStart, loop.completed) });
+      record('wrong-pin', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() });
     }
     await settle('wrong-pin');
 
@@ -383,6 +402,7 @@ export async function benchDatabase(
       const client = new HttpClient(server.url, 256);
       const mailLatency = new LatencyRecorder();
       const mailWaits: Array<Promise<void>> = [];
+      await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await openLoop(rate, settings.halfPeakDurationMs, async (index): Promise<OpOutcome> => {
         const user = groups.flow[index % groups.flow.length]!;
@@ -396,7 +416,7 @@ export async function benchDatabase(
       await Promise.all(mailWaits);
       const cpu = cpuMeter.since(cpuStart, loop.completed);
       client.close();
-      record('pin-only-half-peak', loop, { targetRatePerSecond: rate, mail: mailLatency.summary(), cpu });
+      record('pin-only-half-peak', loop, { targetRatePerSecond: rate, mail: mailLatency.summary(), cpu, eventLoopMaxStallMs: await stallWindow.read() });
     }
     await settle('pin-only-half-peak');
 
