@@ -43,13 +43,12 @@ export function createChallengeRepository(db: Kysely<Database>): ChallengeReposi
 
     async findByTransaction(transactionId: string, tokenIds: readonly number[]): Promise<Challenge[]> {
       if (tokenIds.length === 0) return [];
-      const rows = await db
-        .selectFrom('challenge')
-        .selectAll()
-        .where('transaction_id', '=', transactionId)
-        .where('token_id', 'in', tokenIds)
-        .execute();
-      return rows.map(toChallenge);
+      // By transaction id alone, the token filter in code: with both in the WHERE clause SQLite (which has
+      // no statistics) chose the token index and walked every challenge the token ever had - 47 us
+      // instead of 5 us at 250 challenges per token, and growing with each login.
+      const rows = await db.selectFrom('challenge').selectAll().where('transaction_id', '=', transactionId).execute();
+      const wanted = new Set(tokenIds);
+      return rows.filter((row) => wanted.has(Number(row.token_id))).map(toChallenge);
     },
 
     async findOpenByToken(tokenId: number, nowMilliseconds: number): Promise<Challenge[]> {
