@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 
 /** What `npm start` runs. */
 const MAIN = new URL('../src/launch.cjs', import.meta.url).pathname;
@@ -28,7 +29,7 @@ async function freePort(): Promise<number> {
  */
 export async function startBenchServer(env: Record<string, string>, cwd: string, timeoutMs = 30_000): Promise<BenchServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
     cwd,
     env: { PATH: process.env['PATH'] ?? '', ...env, MAILOTP_HOST: '127.0.0.1', MAILOTP_PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -3,11 +3,24 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { postForm, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { otpFromMail, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 
 const post = postForm;
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+
+describe('how the server is started', () => {
+  it('npm start, the documented systemd unit and the test harness use the same Node flags and launcher', () => {
+    const command = `node ${SERVER_NODE_FLAGS.join(' ')} dist/src/launch.cjs`;
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start'];
+    assert.ok(start?.endsWith(`&& ${command}`), `package.json start: ${start}`);
+    const deployment = readFileSync(join(ROOT, 'docs', 'deployment.md'), 'utf8');
+    assert.match(deployment, new RegExp(`^ExecStart=/usr/bin/node ${SERVER_NODE_FLAGS.join(' ')} /opt/mailotp/dist/src/launch\\.cjs$`, 'm'));
+  });
+});
 
 describe('npm start on a fresh machine: SQLite in ./data, nothing else', () => {
   let dir: string;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 
 /** What `npm start` runs. */
 const MAIN = new URL('../../src/launch.cjs', import.meta.url).pathname;
@@ -17,7 +18,7 @@ export interface ServerProcess {
  * logs the address it listens on.
  */
 export async function startServerProcess(env: Record<string, string>, cwd: string, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN], {
     cwd,
     env: { PATH: process.env['PATH'] ?? '', MAILOTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
