@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Metrics } from './metrics.js';
+import { lateness, Metrics } from './metrics.js';
 
 function gauge(text: string, name: string): number {
   const match = new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text);
@@ -16,6 +16,13 @@ function block(milliseconds: number): void {
 }
 
 describe('Metrics: event-loop stalls', () => {
+  it('counts only what exceeds the 10 ms sampling period: an idle loop has not stalled', () => {
+    assert.equal(lateness(9_100_000), 0, 'a timer that fired a little early');
+    assert.equal(lateness(10_000_000), 0);
+    assert.equal(lateness(25_000_000), 0.015);
+    assert.equal(lateness(90_000_000), 0.08);
+  });
+
   it('reports the longest stall since serving, and since the previous scrape (reset by each scrape)', async () => {
     const metrics = new Metrics();
     try {
