@@ -131,7 +131,8 @@ export interface OutboxRepository {
   listLeaseOwners(): Promise<string[]>;
   list(filter: OutboxFilter): Promise<OutboxEntry[]>;
   countByState(): Promise<OutboxCounts>;
-  deleteFinishedBefore(beforeMilliseconds: number): Promise<number>;
+  /** Sent and failed mails created before the cutoff; `batchSize` rows per statement. */
+  deleteFinishedBefore(beforeMilliseconds: number, batchSize?: number): Promise<number>;
 }
 
 /** Token buckets shared by every node (the rows live in the database). */

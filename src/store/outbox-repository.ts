@@ -166,9 +166,21 @@ export function createOutboxRepository(db: Kysely<Database>, dialect: DialectNam
       return counts;
     },
 
-    async deleteFinishedBefore(beforeMilliseconds: number): Promise<number> {
-      const result = await db.deleteFrom('outbox').where('state', 'in', ['sent', 'failed']).where('created_at', '<', beforeMilliseconds).executeTakeFirst();
-      return Number(result.numDeletedRows);
+    /**
+     * In batches, with the event loop free between them: the first cleanup after a long stop may find
+     * hundreds of thousands of rows, and one statement deleting them all would hold the loop (SQLite)
+     * or the table (both) for seconds.
+     */
+    async deleteFinishedBefore(beforeMilliseconds: number, batchSize = 1000): Promise<number> {
+      let deleted = 0;
+      for (;;) {
+        const batch = db.selectFrom('outbox').select('id').where('state', 'in', ['sent', 'failed']).where('created_at', '<', beforeMilliseconds).limit(batchSize);
+        const result = await db.deleteFrom('outbox').where('id', 'in', batch).executeTakeFirst();
+        const count = Number(result.numDeletedRows);
+        deleted += count;
+        if (count < batchSize) return deleted;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     },
   };
 }
