@@ -106,7 +106,7 @@ export interface ChallengeRepository {
   recordWrongAnswer(id: string): Promise<void>;
   setDeliveryState(id: string, state: DeliveryState): Promise<void>;
   deleteById(id: string): Promise<void>;
-  deleteExpired(beforeMilliseconds: number): Promise<number>;
+  deleteExpired(beforeMilliseconds: number, batchSize?: number): Promise<number>;
 }
 
 /** The durable mail outbox (issue: mail delivery you can trust). */

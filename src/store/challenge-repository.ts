@@ -113,9 +113,16 @@ export function createChallengeRepository(db: Kysely<Database>): ChallengeReposi
       await db.deleteFrom('challenge').where('id', '=', id).execute();
     },
 
-    async deleteExpired(beforeMilliseconds: number): Promise<number> {
-      const result = await db.deleteFrom('challenge').where('expires_at', '<', beforeMilliseconds).executeTakeFirst();
-      return Number(result.numDeletedRows);
+    /** In batches, with the event loop free between them (see outbox deleteFinishedBefore). */
+    async deleteExpired(beforeMilliseconds: number, batchSize = 1000): Promise<number> {
+      let deleted = 0;
+      for (;;) {
+        const batch = db.selectFrom('challenge').select('id').where('expires_at', '<', beforeMilliseconds).limit(batchSize);
+        const count = Number((await db.deleteFrom('challenge').where('id', 'in', batch).executeTakeFirst()).numDeletedRows);
+        deleted += count;
+        if (count < batchSize) return deleted;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     },
   };
 }

@@ -5,6 +5,7 @@ import { initialMigration } from './0001-initial.js';
 import { defaultRealmMigration } from './0002-default-realm.js';
 import { outboxAndRateLimitsMigration } from './0003-outbox-and-rate-limits.js';
 import { outboxCleanupIndexMigration } from './0004-outbox-cleanup-index.js';
+import { challengeExpiryIndexMigration } from './0005-challenge-expiry-index.js';
 
 /** In-code migrations, applied in name order. Append only; never edit one that has shipped. */
 function migrationsFor(dialect: DialectName): Record<string, Migration> {
@@ -13,6 +14,7 @@ function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0002-default-realm': defaultRealmMigration,
     '0003-outbox-and-rate-limits': outboxAndRateLimitsMigration,
     '0004-outbox-cleanup-index': outboxCleanupIndexMigration,
+    '0005-challenge-expiry-index': challengeExpiryIndexMigration,
   };
 }
 

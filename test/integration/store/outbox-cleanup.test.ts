@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { createOutboxRepository } from '../../../src/store/outbox-repository.js';
 import type { OutboxRow } from '../../../src/store/schema.js';
 import { DATABASES } from '../../support/databases.js';
-import { startTestApp, type TestApp } from '../../support/test-app.js';
+import { enrolUser, startTestApp, type TestApp } from '../../support/test-app.js';
 
 
 function row(id: string, state: string, createdAt: number): OutboxRow {
@@ -44,6 +44,34 @@ for (const database of DATABASES) {
     it('finds what to delete through the (state, created_at) index, not by walking every finished row', { skip: database !== 'sqlite' && 'SQLite plan' }, async () => {
       const plan = await sql<{ detail: string }>`explain query plan select id from outbox where state in ('sent', 'failed') and created_at < ${t.clock.nowMilliseconds()} limit 1000`.execute(t.composed.database.db);
       assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /outbox_finished_index \(state=\? AND created_at<\?\)/);
+    });
+  });
+}
+
+for (const database of DATABASES) {
+  describe(`${database}: challenge cleanup`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp({ database, smtp: false });
+    });
+    after(async () => t.close());
+
+    it('deletes challenges expired before the cutoff across several batches, and no others', async () => {
+      const db = t.composed.database.db;
+      const serial = await enrolUser(t, { login: 'cleaner', email: 'cleaner@example.org', pin: '1234' });
+      const token = (await db.selectFrom('token').select('id').where('serial', '=', serial).executeTakeFirstOrThrow()).id;
+      const cutoff = t.clock.nowMilliseconds() - 3_600_000;
+      const challenge = (id: string, expiresAt: number) => ({ id, transaction_id: `tx-${id}`, token_id: token, otp_hash: 'x', created_at: expiresAt - 120_000, expires_at: expiresAt, used_at: null, wrong_count: 0, max_wrong_count: 3, delivery_state: 'sent' });
+      const rows = [...Array.from({ length: 2_100 }, (_, index) => challenge(`gone-${index}`, cutoff - 1 - index)), ...Array.from({ length: 20 }, (_, index) => challenge(`kept-${index}`, cutoff + index))];
+      for (let start = 0; start < rows.length; start += 500) await db.insertInto('challenge').values(rows.slice(start, start + 500) as never).execute();
+      assert.equal(await t.composed.deps.store.challenges.deleteExpired(cutoff, 1000), 2_100);
+      const left = await db.selectFrom('challenge').select('id').where('token_id', '=', token).execute();
+      assert.deepEqual(left.map((entry) => entry.id).sort(), Array.from({ length: 20 }, (_, index) => `kept-${index}`).sort());
+    });
+
+    it('finds expired challenges through the expiry index', { skip: database !== 'sqlite' && 'SQLite plan' }, async () => {
+      const plan = await sql<{ detail: string }>`explain query plan select id from challenge where expires_at < ${t.clock.nowMilliseconds()} limit 1000`.execute(t.composed.database.db);
+      assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /challenge_expiry_index \(expires_at<\?\)/);
     });
   });
 }
