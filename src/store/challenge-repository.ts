@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Challenge, DeliveryState, NewChallenge } from '../core/challenges/challenge.js';
 import type { ChallengeRepository } from '../core/ports.js';
+import { deleteInBatches } from './delete-in-batches.js';
 import type { ChallengeRow, Database } from './schema.js';
 
 function toChallenge(row: ChallengeRow): Challenge {
@@ -113,16 +114,11 @@ export function createChallengeRepository(db: Kysely<Database>): ChallengeReposi
       await db.deleteFrom('challenge').where('id', '=', id).execute();
     },
 
-    /** In batches, with the event loop free between them (see outbox deleteFinishedBefore). */
-    async deleteExpired(beforeMilliseconds: number, batchSize = 1000): Promise<number> {
-      let deleted = 0;
-      for (;;) {
-        const batch = db.selectFrom('challenge').select('id').where('expires_at', '<', beforeMilliseconds).limit(batchSize);
-        const count = Number((await db.deleteFrom('challenge').where('id', 'in', batch).executeTakeFirst()).numDeletedRows);
-        deleted += count;
-        if (count < batchSize) return deleted;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    },
+    /** In batches (see deleteInBatches), through the expiry index of migration 0005. */
+    deleteExpired: (beforeMilliseconds: number, batchSize = 1000): Promise<number> =>
+      deleteInBatches(batchSize, async (limit) => {
+        const batch = db.selectFrom('challenge').select('id').where('expires_at', '<', beforeMilliseconds).limit(limit);
+        return Number((await db.deleteFrom('challenge').where('id', 'in', batch).executeTakeFirst()).numDeletedRows);
+      }),
   };
 }

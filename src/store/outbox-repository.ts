@@ -2,6 +2,7 @@ import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { DeliveryState } from '../core/challenges/challenge.js';
 import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from '../core/delivery/outbox-entry.js';
 import type { OutboxRepository } from '../core/ports.js';
+import { deleteInBatches } from './delete-in-batches.js';
 import { inTransaction } from './in-transaction.js';
 import type { Database, DialectName, OutboxRow } from './schema.js';
 
@@ -166,21 +167,11 @@ export function createOutboxRepository(db: Kysely<Database>, dialect: DialectNam
       return counts;
     },
 
-    /**
-     * In batches, with the event loop free between them: the first cleanup after a long stop may find
-     * hundreds of thousands of rows, and one statement deleting them all would hold the loop (SQLite)
-     * or the table (both) for seconds.
-     */
-    async deleteFinishedBefore(beforeMilliseconds: number, batchSize = 1000): Promise<number> {
-      let deleted = 0;
-      for (;;) {
-        const batch = db.selectFrom('outbox').select('id').where('state', 'in', ['sent', 'failed']).where('created_at', '<', beforeMilliseconds).limit(batchSize);
-        const result = await db.deleteFrom('outbox').where('id', 'in', batch).executeTakeFirst();
-        const count = Number(result.numDeletedRows);
-        deleted += count;
-        if (count < batchSize) return deleted;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    },
+    /** In batches (see deleteInBatches), through the (state, created_at) index of migration 0004. */
+    deleteFinishedBefore: (beforeMilliseconds: number, batchSize = 1000): Promise<number> =>
+      deleteInBatches(batchSize, async (limit) => {
+        const batch = db.selectFrom('outbox').select('id').where('state', 'in', ['sent', 'failed']).where('created_at', '<', beforeMilliseconds).limit(limit);
+        return Number((await db.deleteFrom('outbox').where('id', 'in', batch).executeTakeFirst()).numDeletedRows);
+      }),
   };
 }
