@@ -135,7 +135,6 @@ export interface OutboxRepository {
   deleteFinishedBefore(beforeMilliseconds: number, batchSize?: number): Promise<number>;
 }
 
-/** Token buckets shared by every node (the rows live in the database). */
 /** A token bucket: `capacity` units, refilled evenly over `windowMilliseconds`. */
 export interface BucketRequest {
   key: string;
@@ -143,6 +142,7 @@ export interface BucketRequest {
   windowMilliseconds: number;
 }
 
+/** Token buckets shared by every node (the rows live in the database). */
 export interface RateLimitRepository {
   /**
    * Takes one unit from bucket `key` (capacity `capacity`, refilled evenly over `windowMilliseconds`) if it
