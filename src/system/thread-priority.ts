@@ -16,7 +16,7 @@ export function threadIds(): Set<number> {
 /**
  * Runs libuv's thread pool, where Argon2id spends ~10 ms of CPU per PIN check, at a lower priority than
  * the event loop. When every core is busy with KDF runs, the event loop otherwise waits in the run queue
- * behind them: under full-flow load on 2 cores the main thread spent 4.3 s of a 10 s run waiting for a
+ * behind them: in a full-flow run on 2 cores (about 12 s) the main thread spent 4.3 s waiting for a
  * core at equal priority, 2.0 s with the pool at nice 10. Cheap requests (transaction_id answers,
  * health checks) then do not queue behind expensive ones, and the KDF still gets every cycle the event
  * loop leaves.
