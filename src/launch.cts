@@ -19,7 +19,13 @@ try {
 }
 
 // Loading the first ES module starts the pool; its threads are the ones that appear after `before`.
-void import('./system/thread-priority.js').then(async ({ lowerThreadsStartedSince }) => {
-  const loweredThreads = lowerThreadsStartedSince(before).length;
-  (await import('./main.js')).run({ loweredThreads });
-});
+import('./system/thread-priority.js')
+  .then(async ({ lowerThreadsStartedSince }) => {
+    const loweredThreads = lowerThreadsStartedSince(before).length;
+    (await import('./main.js')).run({ loweredThreads });
+  })
+  .catch((error: unknown) => {
+    // A missing or broken build: one line, as main.ts reports its own start-up failures.
+    process.stderr.write(`mailotp failed to start: ${String((error as Error)?.message ?? error)}\n`);
+    process.exit(1);
+  });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +20,19 @@ describe('how the server is started', () => {
     assert.ok(start?.endsWith(`&& ${command}`), `package.json start: ${start}`);
     const deployment = readFileSync(join(ROOT, 'docs', 'deployment.md'), 'utf8');
     assert.match(deployment, new RegExp(`^ExecStart=/usr/bin/node ${SERVER_NODE_FLAGS.join(' ')} /opt/mailotp/dist/src/launch\\.cjs$`, 'm'));
+  });
+
+  it('the launcher without the rest of the build says so in one line and exits 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-launch-'));
+    try {
+      copyFileSync(join(ROOT, 'dist', 'src', 'launch.cjs'), join(dir, 'launch.cjs'));
+      const result = spawnSync(process.execPath, [join(dir, 'launch.cjs')], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, /^mailotp failed to start: Cannot find module .*thread-priority\.js.*\n$/);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
