@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Challenge, DeliveryState, NewChallenge } from '../core/challenges/challenge.js';
 import type { ChallengeRepository } from '../core/ports.js';
 import { deleteInBatches } from './delete-in-batches.js';
+import { prepareQuery } from './prepared-query.js';
 import type { ChallengeRow, Database } from './schema.js';
 
 function toChallenge(row: ChallengeRow): Challenge {
@@ -18,6 +19,32 @@ function toChallenge(row: ChallengeRow): Challenge {
     deliveryState: row.delivery_state as DeliveryState,
   };
 }
+
+/** The hot path of /validate/check (prepared: see prepared-query.ts). */
+const challengesByTransaction = prepareQuery((db, transactionId: string) => db.selectFrom('challenge').selectAll().where('transaction_id', '=', transactionId));
+
+/** One statement decides: used, expired, out of guesses, or its token disabled or locked meanwhile. */
+const consumeChallenge = prepareQuery((db, id: string, nowMilliseconds: number) =>
+  db
+    .updateTable('challenge')
+    .set({ used_at: nowMilliseconds })
+    .where('id', '=', id)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', nowMilliseconds)
+    .where((eb) => eb('wrong_count', '<', eb.ref('max_wrong_count')))
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('token')
+          .select('token.id')
+          .whereRef('token.id', '=', 'challenge.token_id')
+          .where('token.is_active', '=', 1)
+          .where('token.is_revoked', '=', 0)
+          .where('token.is_locked', '=', 0)
+          .whereRef('token.fail_count', '<', 'token.max_fail_count'),
+      ),
+    )
+    .returning('id'));
 
 export function createChallengeRepository(db: Kysely<Database>): ChallengeRepository {
   return {
@@ -47,9 +74,8 @@ export function createChallengeRepository(db: Kysely<Database>): ChallengeReposi
       // By transaction id alone, the token filter in code: with both in the WHERE clause SQLite (which has
       // no statistics) chose the token index and walked every challenge the token ever had - 47 us
       // instead of 5 us at 250 challenges per token, and growing with each login.
-      const rows = await db.selectFrom('challenge').selectAll().where('transaction_id', '=', transactionId).execute();
       const wanted = new Set(tokenIds);
-      return rows.filter((row) => wanted.has(Number(row.token_id))).map(toChallenge);
+      return (await challengesByTransaction(db, transactionId)).rows.filter((row) => wanted.has(Number(row.token_id))).map(toChallenge);
     },
 
     async findOpenByToken(tokenId: number, nowMilliseconds: number): Promise<Challenge[]> {
@@ -71,28 +97,7 @@ export function createChallengeRepository(db: Kysely<Database>): ChallengeReposi
     },
 
     async consume(id: string, nowMilliseconds: number): Promise<boolean> {
-      // One statement decides: used, expired, out of guesses, or its token disabled or locked meanwhile.
-      const row = await db
-        .updateTable('challenge')
-        .set({ used_at: nowMilliseconds })
-        .where('id', '=', id)
-        .where('used_at', 'is', null)
-        .where('expires_at', '>', nowMilliseconds)
-        .where((eb) => eb('wrong_count', '<', eb.ref('max_wrong_count')))
-        .where((eb) =>
-          eb.exists(
-            eb
-              .selectFrom('token')
-              .select('token.id')
-              .whereRef('token.id', '=', 'challenge.token_id')
-              .where('token.is_active', '=', 1)
-              .where('token.is_revoked', '=', 0)
-              .where('token.is_locked', '=', 0)
-              .whereRef('token.fail_count', '<', 'token.max_fail_count'),
-          ),
-        )
-        .returning('id')
-        .executeTakeFirst();
+      const row = (await consumeChallenge(db, id, nowMilliseconds)).rows[0];
       return row !== undefined;
     },
 

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { RateLimitRepository } from '../core/ports.js';
 import { inTransaction } from './in-transaction.js';
+import { prepareQuery } from './prepared-query.js';
 import type { Database, DialectName } from './schema.js';
 
 const ALLOWED = Object.freeze({ isAllowed: true, retryAfterSeconds: 0 });
@@ -13,6 +14,9 @@ function verdict(available: number, ratePerMillisecond: number, needed = 1): { i
   if (available >= needed) return ALLOWED;
   return { isAllowed: false, retryAfterSeconds: Math.max(1, Math.ceil((needed - available) / ratePerMillisecond / 1000)) };
 }
+
+/** Looked at by every /validate/check, for its client's failures (prepared: see prepared-query.ts). */
+const bucketByKey = prepareQuery((db, key: string) => db.selectFrom('rate_bucket').select(['units', 'updated_at']).where('key', '=', key));
 
 /**
  * Token buckets in one table. Taking a unit is a single UPDATE whose WHERE clause does the refill
@@ -42,7 +46,7 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
 
     async hasUnit(key, capacity, windowMilliseconds, now) {
       const rate = capacity / windowMilliseconds;
-      const current = await db.selectFrom('rate_bucket').select(['units', 'updated_at']).where('key', '=', key).executeTakeFirst();
+      const current = (await bucketByKey(db, key)).rows[0];
       return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
     },
 

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { OtpError } from '../core/errors.js';
 import type { TokenRepository } from '../core/ports.js';
 import type { NewToken, Token, TokenFilter, TokenPage, TokenPatch } from '../core/tokens/token.js';
+import { prepareQuery } from './prepared-query.js';
 import type { Database, TokenRow } from './schema.js';
 import { isUniqueViolation } from './unique-violation.js';
 import { matchesWildcard } from './wildcard.js';
@@ -30,6 +31,22 @@ function toToken(row: TokenRow): Token {
 }
 
 const SORT_COLUMNS = { serial: 'serial', id: 'id', failcount: 'fail_count', description: 'description' } as const;
+
+/** The hot path of /validate/check (prepared: see prepared-query.ts). */
+const tokensByOwner = prepareQuery((db, resolver: string, userId: string) =>
+  db.selectFrom('token').selectAll().where('user_resolver', '=', resolver).where('user_id', '=', userId).orderBy('id'));
+
+const recordTokenSuccess = prepareQuery((db, id: number, nowMilliseconds: number) =>
+  db
+    .updateTable('token')
+    .set((eb) => ({
+      fail_count: 0,
+      count: eb('count', '+', 1),
+      count_auth: eb('count_auth', '+', 1),
+      count_auth_success: eb('count_auth_success', '+', 1),
+      fail_count_updated_at: nowMilliseconds,
+    }))
+    .where('id', '=', id));
 
 export function createTokenRepository(db: Kysely<Database>): TokenRepository {
   return {
@@ -93,8 +110,7 @@ export function createTokenRepository(db: Kysely<Database>): TokenRepository {
     },
 
     async findByOwner(resolver: string, userId: string): Promise<Token[]> {
-      const rows = await db.selectFrom('token').selectAll().where('user_resolver', '=', resolver).where('user_id', '=', userId).orderBy('id').execute();
-      return rows.map(toToken);
+      return (await tokensByOwner(db, resolver, userId)).rows.map(toToken);
     },
 
     async list(filter: TokenFilter): Promise<TokenPage> {
@@ -150,17 +166,7 @@ export function createTokenRepository(db: Kysely<Database>): TokenRepository {
     },
 
     async recordSuccess(id: number, nowMilliseconds: number): Promise<void> {
-      await db
-        .updateTable('token')
-        .set((eb) => ({
-          fail_count: 0,
-          count: eb('count', '+', 1),
-          count_auth: eb('count_auth', '+', 1),
-          count_auth_success: eb('count_auth_success', '+', 1),
-          fail_count_updated_at: nowMilliseconds,
-        }))
-        .where('id', '=', id)
-        .execute();
+      await recordTokenSuccess(db, id, nowMilliseconds);
     },
   };
 }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { OtpError } from '../core/errors.js';
 import type { UserRepository } from '../core/ports.js';
 import type { NewUser, User, UserPatch } from '../core/users/user.js';
+import { prepareQuery } from './prepared-query.js';
 import type { Database, LocalUserRow } from './schema.js';
 import { isUniqueViolation } from './unique-violation.js';
 import { matchesWildcard } from './wildcard.js';
@@ -19,10 +20,14 @@ function toUser(row: LocalUserRow): User {
   };
 }
 
+/** Every /validate/check starts here (prepared: see prepared-query.ts). */
+const userByLogin = prepareQuery((db, resolver: string, login: string) =>
+  db.selectFrom('local_user').selectAll().where('resolver', '=', resolver).where('login', '=', login));
+
 export function createUserRepository(db: Kysely<Database>, now: () => number): UserRepository {
   return {
     async findByLogin(resolver: string, login: string): Promise<User | undefined> {
-      const row = await db.selectFrom('local_user').selectAll().where('resolver', '=', resolver).where('login', '=', login).executeTakeFirst();
+      const row = (await userByLogin(db, resolver, login)).rows[0];
       return row && toUser(row);
     },
 

@@ -1,0 +1,34 @@
+import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import type { Database } from './schema.js';
+
+/** Stands for the i-th argument while a query is compiled. */
+class Slot {
+  constructor(readonly index: number) {}
+}
+
+export type PreparedQuery<A extends readonly unknown[], R> = (db: Kysely<Database>, ...args: A) => Promise<QueryResult<R>>;
+
+/**
+ * A hot query built once. Kysely builds and compiles every query anew, which costs more event-loop time
+ * than SQLite takes to run a small indexed statement (measured: 10.6 us built each time, 3.3 us run from
+ * its compiled SQL). `build` runs once per dialect with placeholders for the arguments; afterwards only
+ * the SQL and the arguments' positions in it are used, on whatever connection or transaction `db` is.
+ *
+ * Only for queries whose SQL does not depend on the values: no IN lists, no columns left out when a value
+ * is undefined. An argument may appear any number of times.
+ */
+export function prepareQuery<A extends readonly unknown[], R>(build: (db: Kysely<Database>, ...args: A) => Compilable<R>): PreparedQuery<A, R> {
+  const byDialect = new Map<unknown, { sql: string; parameters: readonly unknown[] }>();
+  return async (db, ...args) => {
+    const dialect = db.getExecutor().adapter.constructor;
+    let compiled = byDialect.get(dialect);
+    if (!compiled) {
+      const slots = args.map((_, index) => new Slot(index)) as unknown as A;
+      const query = build(db, ...slots).compile();
+      compiled = { sql: query.sql, parameters: query.parameters };
+      byDialect.set(dialect, compiled);
+    }
+    const parameters = compiled.parameters.map((parameter) => (parameter instanceof Slot ? args[parameter.index] : parameter));
+    return db.executeQuery(CompiledQuery.raw(compiled.sql, parameters) as CompiledQuery<R>);
+  };
+}
