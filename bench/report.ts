@@ -88,12 +88,17 @@ export function judgeTargets(runs: DatabaseRun[]): Target[] {
     targets.push({
       name: `longest event-loop stall under the measured loads, ${run.database}`,
       goal: '<= 20 ms',
-      measured: worst ? `${worst.eventLoopMaxStallMs} ms (${SCENARIO_LABELS[worst.scenario]}, ${worst.concurrency === 0 ? 'open loop' : `c=${worst.concurrency}`})${wholeRun}` : 'not measured: the server has no /metrics endpoint',
+      measured: worst ? `${worst.eventLoopMaxStallMs} ms (${SCENARIO_LABELS[worst.scenario]}, ${worst.concurrency === 0 ? `open loop, ${levelLabel(worst)}` : `c=${worst.concurrency}`})${wholeRun}` : 'not measured: the server has no /metrics endpoint',
       isMet: worst ? worst.eventLoopMaxStallMs! <= 20 : undefined,
     });
     targets.push({ name: `peak RSS, ${run.database}`, goal: '< 200 MB', measured: `${run.peakRssMiB} MiB (${run.serverProcessCount} process(es))`, isMet: run.peakRssMiB * 1.048576 < 200 });
   }
   return targets;
+}
+
+/** A level's load: its closed-loop concurrency, or the open loop's arrival rate. */
+function levelLabel(result: LevelResult): string {
+  return result.concurrency === 0 ? `${result.targetRatePerSecond}/s` : String(result.concurrency);
 }
 
 const SCENARIO_LABELS: Record<string, string> = {
@@ -139,8 +144,7 @@ export function markdown(report: BenchReport): string {
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
   for (const run of report.runs) {
     for (const result of run.results) {
-      const concurrency = result.concurrency === 0 ? `${result.targetRatePerSecond}/s` : String(result.concurrency);
-      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${concurrency} | ${result.perSecond} ${COSTS[result.scenario].unit}/s | ${ms(result.latency?.p50Ms)} | ${ms(result.latency?.p99Ms)} | ${ms(result.latency?.maxMs)} | ` +
+      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${result.perSecond} ${COSTS[result.scenario].unit}/s | ${ms(result.latency?.p50Ms)} | ${ms(result.latency?.p99Ms)} | ${ms(result.latency?.maxMs)} | ` +
         `${ms(result.mail?.p50Ms)} | ${ms(result.mail?.p99Ms)} | ${ms(result.eventLoopMaxStallMs)} | ${result.bound.name} ${result.bound.perSecond}/s | ${Math.round(result.fractionOfBound * 100)}% | ${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''} |`);
     }
   }
@@ -162,9 +166,8 @@ export function markdown(report: BenchReport): string {
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const run of report.runs) {
     for (const result of run.results) {
-      const concurrency = result.concurrency === 0 ? `${result.targetRatePerSecond}/s` : String(result.concurrency);
       const cpu = result.cpu;
-      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${concurrency} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.sinkMs)} | ${ms(cpu?.driverMs)} | ${ms(cpu?.allCoresBusyPercent)} |`);
+      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.sinkMs)} | ${ms(cpu?.driverMs)} | ${ms(cpu?.allCoresBusyPercent)} |`);
     }
   }
   lines.push('');

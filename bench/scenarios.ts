@@ -128,15 +128,18 @@ function emailOf(user: string): string {
   return `${user}@bench.test`;
 }
 
+/** One gauge of a Prometheus exposition, in the unit it is exposed in. */
+function gaugeValue(text: string, name: string): number | undefined {
+  const match = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`, 'm').exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+const millisecondsOf = (seconds: number | undefined): number | undefined => (seconds === undefined ? undefined : round(seconds * 1000, 1));
+
 function parseMetrics(text: string): ServerMetrics {
-  const value = (name: string): number | undefined => {
-    const match = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`, 'm').exec(text);
-    return match ? Number(match[1]) : undefined;
-  };
-  const stallSeconds = value('mailotp_event_loop_max_stall_seconds');
-  const rssBytes = value('process_resident_memory_bytes');
+  const rssBytes = gaugeValue(text, 'process_resident_memory_bytes');
   return {
-    eventLoopMaxStallMs: stallSeconds === undefined ? undefined : round(stallSeconds * 1000, 1),
+    eventLoopMaxStallMs: millisecondsOf(gaugeValue(text, 'mailotp_event_loop_max_stall_seconds')),
     residentMemoryMiB: rssBytes === undefined ? undefined : round(rssBytes / 1048576, 1),
   };
 }
@@ -182,8 +185,7 @@ export async function benchDatabase(
     start: async (): Promise<void> => void (await admin.get('/metrics')),
     read: async (): Promise<number | undefined> => {
       const response = await admin.get('/metrics');
-      const match = typeof response.body === 'string' ? /^mailotp_event_loop_recent_max_stall_seconds\s+([0-9.eE+-]+)/m.exec(response.body) : null;
-      return match ? round(Number(match[1]) * 1000, 1) : undefined;
+      return typeof response.body === 'string' ? millisecondsOf(gaugeValue(response.body, 'mailotp_event_loop_recent_max_stall_seconds')) : undefined;
     },
   };
   const admin = new HttpClient(server.url, PREFILL_CONCURRENCY);
