@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import type { SinkMail } from './smtp-sink-process.js';
+import type { SinkMail } from './smtp-sink.js';
 
 interface Waiter {
   resolve: (mail: SinkMail) => void;
@@ -23,7 +23,9 @@ export class Mailbox {
   private constructor(child: ChildProcess, port: number) {
     this.#child = child;
     this.port = port;
-    child.on('message', (message: SinkMail) => this.#deliver(message));
+    child.on('message', (mails: SinkMail[]) => {
+      for (const mail of mails) this.#deliver(mail);
+    });
   }
 
   /** The sink process, whose CPU the report counts per level. */

@@ -15,6 +15,12 @@ export interface BenchSettings {
   /** Closed-loop concurrency levels, each run for `levelDurationMs`. */
   levels: number[];
   levelDurationMs: number;
+  /**
+   * Unmeasured full flows before the first level, per database. At the rates a KDF allows, V8 needs tens
+   * of seconds to optimise the request path: without this, the first levels charge TurboFan's compile
+   * work (about 1.3 ms of helper-thread CPU per flow, measured) and baseline-tier code to the server.
+   */
+  warmupMs: number;
   /** How long each ceiling (KDF, bare route, bare update) is measured per level. */
   limitDurationMs: number;
   /** Open-loop PIN-only requests at half the peak rate, for the p99 target. */
@@ -47,6 +53,7 @@ export function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
     databases,
     levels: isQuick ? [1, 16] : [1, 4, 16, 64],
     levelDurationMs: isQuick ? 1000 : 5000,
+    warmupMs: isQuick ? 2000 : 20_000,
     limitDurationMs: isQuick ? 700 : 3000,
     halfPeakDurationMs: isQuick ? 1500 : 10_000,
     userCount: isQuick ? 100 : 1000,

@@ -16,7 +16,7 @@ function findTests(dir) {
 }
 
 const filters = process.argv.slice(2);
-const roots = ['dist/src', 'dist/test'];
+const roots = ['dist/src', 'dist/test', 'dist/bench'];
 let files = roots.flatMap((root) => { try { return findTests(root); } catch { return []; } }).sort();
 if (filters.length > 0) files = files.filter((file) => filters.some((filter) => file.includes(filter)));
 if (files.length === 0) {
