@@ -72,7 +72,7 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     secretBox: createAesSecretBox(keys.encryptionKey),
     mailer,
     sessions: createAdminSessions(keys.jwtKey, clock, config.adminSessionSeconds),
-    outboxSignal: { notify: () => worker?.notify() },
+    outboxSignal: { notify: () => worker?.notify(), reserve: (count, nowMilliseconds) => worker?.reserve(count, nowMilliseconds) },
   };
   worker = createOutboxWorker(deps, {
     ...DEFAULT_OUTBOX_WORKER_OPTIONS,

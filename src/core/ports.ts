@@ -171,9 +171,26 @@ export interface Telemetry {
   close(): void;
 }
 
-/** Wakes the local mail dispatcher after a commit, so a mail does not wait for the next poll. */
+/** The local mail dispatcher, as the request path sees it. */
 export interface OutboxSignal {
+  /** Wakes it after a commit that queued mail for anyone to claim, so the mail does not wait for the next poll. */
   notify(): void;
+  /**
+   * Offers to send `count` fresh mails straight away, without claiming them from the outbox: the caller
+   * inserts them already leased to `owner` until `leaseExpiresAt`, then hands them over after the commit.
+   * Undefined when the dispatcher is stopped or has no room (its sends in flight are bounded, so no mail
+   * waits in the mailer's queue while its lease runs out); the caller then queues them unleased and notifies.
+   */
+  reserve?(count: number, nowMilliseconds: number): OutboxReservation | undefined;
+}
+
+export interface OutboxReservation {
+  owner: string;
+  leaseExpiresAt: number;
+  /** After the commit: these rows exist and are leased to us; send them now. Gives back unused room. */
+  deliver(entries: readonly OutboxEntry[]): void;
+  /** Nothing was queued (a send limit refused, or the transaction failed): give the room back. */
+  release(): void;
 }
 
 export interface UserRepository {

@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { dispatchDueMail, type DeliveryDeps, type DeliveryResult } from '../core/delivery/deliver-outbox-entry.js';
-import type { OutboxSignal } from '../core/ports.js';
+import { deliverOutboxEntry, type DeliveryDeps, type DeliveryResult } from '../core/delivery/deliver-outbox-entry.js';
+import type { OutboxEntry } from '../core/delivery/outbox-entry.js';
+import type { OutboxReservation, OutboxSignal } from '../core/ports.js';
 
 export interface OutboxWorkerOptions {
   /** How often to look for due mails when nothing wakes the worker (other nodes' mail, retries). */
@@ -9,8 +10,9 @@ export interface OutboxWorkerOptions {
   /** How long a claimed mail is ours; must exceed the longest attempt (timeout x servers). */
   leaseMilliseconds: number;
   /**
-   * Mails claimed per round. All of a batch's leases start at the claim, so a batch must go out within one
-   * lease: keep it at most the mailer's parallel connections, or the tail waits and another node resends it.
+   * The most mails in flight at once, claimed in rounds or handed over by requests. Every lease starts
+   * before its send, so all of them must go out within one lease: keep it at most the mailer's parallel
+   * connections, or the tail waits in the mailer's queue and another node resends it.
    */
   batchSize: number;
   /** Keep sent and failed rows this long for GET /mail/outbox, then delete them. */
@@ -26,11 +28,11 @@ export const DEFAULT_OUTBOX_WORKER_OPTIONS: Readonly<OutboxWorkerOptions> = Obje
   retentionMilliseconds: 7 * 24 * 3600 * 1000,
 });
 
-export interface OutboxWorker extends OutboxSignal {
+export interface OutboxWorker extends Required<OutboxSignal> {
   /** This process's lease owner id: "<host>:<pid>:<random>". */
   readonly owner: string;
   start(): Promise<void>;
-  /** Runs one dispatch round now and resolves when it is done (tests, shutdown drain). */
+  /** Runs one dispatch round now and resolves when it and every handed-over send are done (tests, shutdown). */
   drain(): Promise<DeliveryResult[]>;
   stop(): Promise<void>;
 }
@@ -50,8 +52,9 @@ function isDeadLocalOwner(owner: string, host: string): boolean {
 }
 
 /**
- * Sends the outbox in the background: wakes on notify() right after a commit, polls otherwise, runs one
- * round at a time, and cleans up old rows now and then.
+ * Sends the outbox in the background: takes fresh mails handed over by requests (reserve), wakes on
+ * notify() right after a commit, polls otherwise, runs one claim round at a time, and cleans up old rows
+ * now and then. Hand-offs and claimed mails share one bound on sends in flight (batchSize).
  */
 export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOptions = DEFAULT_OUTBOX_WORKER_OPTIONS): OutboxWorker {
   const host = hostname().replace(/:/g, '_');
@@ -61,6 +64,60 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
   let isWakeRequested = false;
   let isStopped = true;
   let lastCleanupAt = 0;
+  /** Sends in flight, claimed or handed over, and room reserved for hand-offs not yet committed. */
+  let inFlight = 0;
+  /** A round found no room: the next send to end starts one, so unleased mail does not wait for the poll. */
+  let isWaitingForRoom = false;
+  const handOffs = new Set<Promise<DeliveryResult | undefined>>();
+
+  function endSends(count: number): void {
+    inFlight -= count;
+    if (isWaitingForRoom && !isStopped) {
+      isWaitingForRoom = false;
+      void run();
+    }
+  }
+
+  /** One send, counted in `inFlight` by the caller; a store failure is reported, never thrown. */
+  async function send(entry: OutboxEntry): Promise<DeliveryResult | undefined> {
+    try {
+      const result = await deliverOutboxEntry(deps, entry);
+      options.onResult?.(result);
+      return result;
+    } catch (error) {
+      // The lease stays: another node (or this one after it lapses) takes the mail over.
+      options.onError?.(error);
+      return undefined;
+    } finally {
+      endSends(1);
+    }
+  }
+
+  function reserve(count: number, nowMilliseconds: number): OutboxReservation | undefined {
+    if (isStopped || inFlight + count > options.batchSize) return undefined;
+    inFlight += count;
+    let isSettled = false;
+    return {
+      owner,
+      leaseExpiresAt: nowMilliseconds + options.leaseMilliseconds,
+      deliver(entries) {
+        if (isSettled) return;
+        isSettled = true;
+        const handed = entries.slice(0, count);
+        if (handed.length < count) endSends(count - handed.length);
+        for (const entry of handed) {
+          const sending = send(entry);
+          handOffs.add(sending);
+          void sending.finally(() => handOffs.delete(sending));
+        }
+      },
+      release() {
+        if (isSettled) return;
+        isSettled = true;
+        endSends(count);
+      },
+    };
+  }
 
   async function releaseDeadLocalLeases(): Promise<void> {
     const deadOwners = (await deps.store.outbox.listLeaseOwners()).filter((candidate) => isDeadLocalOwner(candidate, host));
@@ -81,10 +138,21 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
     const results: DeliveryResult[] = [];
     // Keep going while full batches come back: a backlog drains without waiting for the poll.
     for (;;) {
-      const batch = await dispatchDueMail(deps, { owner, leaseMilliseconds: options.leaseMilliseconds, batchSize: options.batchSize });
-      for (const result of batch) options.onResult?.(result);
+      const room = options.batchSize - inFlight;
+      if (room <= 0) {
+        isWaitingForRoom = true;
+        break;
+      }
+      inFlight += room;
+      let due: OutboxEntry[] = [];
+      try {
+        due = await deps.store.outbox.claimDue(owner, deps.clock.nowMilliseconds(), options.leaseMilliseconds, room);
+      } finally {
+        endSends(room - due.length);
+      }
+      const batch = (await Promise.all(due.map(send))).filter((result): result is DeliveryResult => result !== undefined);
       results.push(...batch);
-      if (batch.length < options.batchSize || isStopped) break;
+      if (due.length < room || isStopped) break;
     }
     await cleanUp();
     return results;
@@ -124,17 +192,22 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
     notify(): void {
       if (!isStopped) void run();
     },
+    reserve,
     async start(): Promise<void> {
       isStopped = false;
       // A process of ours that died on this host (SIGKILL, OOM) leaves leases nobody will honour: take them now.
       await releaseDeadLocalLeases();
       schedule(0);
     },
-    drain: () => run(),
+    async drain(): Promise<DeliveryResult[]> {
+      const handed = Promise.all([...handOffs]);
+      const results = await run();
+      return [...results, ...(await handed).filter((result): result is DeliveryResult => result !== undefined)];
+    },
     async stop(): Promise<void> {
       isStopped = true;
       clearTimeout(timer);
-      await running;
+      await Promise.all([running, ...handOffs]);
     },
   };
 }

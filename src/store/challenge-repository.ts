@@ -46,27 +46,40 @@ const consumeChallenge = prepareQuery((db, id: string, nowMilliseconds: number) 
     )
     .returning('id'));
 
+/** Every PIN check of a token with an open challenge, and every trigger, asks this (prepared). */
+const openChallengesOfToken = prepareQuery((db, tokenId: number, nowMilliseconds: number) =>
+  db
+    .selectFrom('challenge')
+    .selectAll()
+    .where('token_id', '=', tokenId)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', nowMilliseconds)
+    .where((eb) => eb('wrong_count', '<', eb.ref('max_wrong_count')))
+    .orderBy('created_at', 'desc'));
+
+type ChallengeValues = [id: string, transactionId: string, tokenId: number, otpHash: string, createdAt: number, expiresAt: number, maxWrongCount: number, deliveryState: string];
+
+/** Challenges of one trigger, one row per token (prepared per row count). */
+const insertChallenges = prepareQuery((db, ...values: Array<ChallengeValues[number]>) => {
+  const rows: ChallengeRow[] = [];
+  for (let at = 0; at < values.length; at += 8) {
+    const [id, transactionId, tokenId, otpHash, createdAt, expiresAt, maxWrongCount, deliveryState] = values.slice(at, at + 8) as ChallengeValues;
+    rows.push({
+      id, transaction_id: transactionId, token_id: tokenId, otp_hash: otpHash, created_at: createdAt, expires_at: expiresAt,
+      used_at: null, wrong_count: 0, max_wrong_count: maxWrongCount, delivery_state: deliveryState,
+    });
+  }
+  return db.insertInto('challenge').values(rows);
+});
+
 export function createChallengeRepository(db: Kysely<Database>): ChallengeRepository {
   return {
     async insert(challenges: readonly NewChallenge[]): Promise<void> {
       if (challenges.length === 0) return;
-      await db
-        .insertInto('challenge')
-        .values(
-          challenges.map((challenge) => ({
-            id: challenge.id,
-            transaction_id: challenge.transactionId,
-            token_id: challenge.tokenId,
-            otp_hash: challenge.otpHash,
-            created_at: challenge.createdAt,
-            expires_at: challenge.expiresAt,
-            used_at: null,
-            wrong_count: 0,
-            max_wrong_count: challenge.maxWrongCount,
-            delivery_state: challenge.deliveryState,
-          })),
-        )
-        .execute();
+      await insertChallenges(db, ...challenges.flatMap((challenge): ChallengeValues => [
+        challenge.id, challenge.transactionId, challenge.tokenId, challenge.otpHash,
+        challenge.createdAt, challenge.expiresAt, challenge.maxWrongCount, challenge.deliveryState,
+      ]));
     },
 
     async findByTransaction(transactionId: string, tokenIds: readonly number[]): Promise<Challenge[]> {
@@ -79,16 +92,7 @@ export function createChallengeRepository(db: Kysely<Database>): ChallengeReposi
     },
 
     async findOpenByToken(tokenId: number, nowMilliseconds: number): Promise<Challenge[]> {
-      const rows = await db
-        .selectFrom('challenge')
-        .selectAll()
-        .where('token_id', '=', tokenId)
-        .where('used_at', 'is', null)
-        .where('expires_at', '>', nowMilliseconds)
-        .where((eb) => eb('wrong_count', '<', eb.ref('max_wrong_count')))
-        .orderBy('created_at', 'desc')
-        .execute();
-      return rows.map(toChallenge);
+      return (await openChallengesOfToken(db, tokenId, nowMilliseconds)).rows.map(toChallenge);
     },
 
     async listByToken(tokenId: number): Promise<Challenge[]> {

@@ -4,6 +4,7 @@ import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from '..
 import type { OutboxRepository } from '../core/ports.js';
 import { deleteInBatches } from './delete-in-batches.js';
 import { inTransaction } from './in-transaction.js';
+import { prepareQuery } from './prepared-query.js';
 import type { Database, DialectName, OutboxRow } from './schema.js';
 
 const PENDING: DeliveryState[] = ['queued', 'deferred'];
@@ -30,55 +31,44 @@ function toEntry(row: OutboxRow): OutboxEntry {
   };
 }
 
+/**
+ * Ends a delivery attempt for good (prepared: every mail passes here). `sentAt` is null for a failure.
+ * The content holds the code: erased the moment it is no longer needed.
+ */
+const finishDelivery = prepareQuery((db, id: string, state: string, attempts: number, error: string | null, sentAt: number | null) =>
+  db
+    .updateTable('outbox')
+    .set({ state, attempts, sealed_content: '', lease_owner: null, lease_expires_at: null, last_error: error, sent_at: sentAt })
+    .where('id', '=', id)
+    .where('state', 'in', PENDING));
+
+const setChallengeDeliveryState = prepareQuery((db, id: string, state: string) => db.updateTable('challenge').set({ delivery_state: state }).where('id', '=', id));
+
+const insertEntry = prepareQuery((
+  db, id: string, transactionId: string, tokenId: number, serial: string, recipient: string, smtpIdentifier: string, sealedContent: string,
+  messageId: string, nextAttemptAt: number, leaseOwner: string | null, leaseExpiresAt: number | null, createdAt: number, expiresAt: number,
+) =>
+  db.insertInto('outbox').values({
+    id, transaction_id: transactionId, token_id: tokenId, serial, recipient, smtp_identifier: smtpIdentifier, sealed_content: sealedContent,
+    message_id: messageId, state: 'queued', attempts: 0, next_attempt_at: nextAttemptAt, lease_owner: leaseOwner, lease_expires_at: leaseExpiresAt,
+    last_error: null, created_at: createdAt, expires_at: expiresAt, sent_at: null,
+  }));
+
 export function createOutboxRepository(db: Kysely<Database>, dialect: DialectName): OutboxRepository {
   /** Ends a delivery: the outbox row and its challenge's visible state change together. */
   async function finish(id: string, state: 'sent' | 'failed', error: string | null, nowMilliseconds: number, attempts: number): Promise<void> {
     await inTransaction(db, async (trx) => {
-      const result = await trx
-        .updateTable('outbox')
-        .set({
-          state,
-          attempts,
-          // The content holds the code: erased the moment it is no longer needed.
-          sealed_content: '',
-          lease_owner: null,
-          lease_expires_at: null,
-          last_error: error,
-          ...(state === 'sent' ? { sent_at: nowMilliseconds } : {}),
-        })
-        .where('id', '=', id)
-        .where('state', 'in', PENDING)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) > 0) {
-        await trx.updateTable('challenge').set({ delivery_state: state }).where('id', '=', id).execute();
-      }
+      const result = await finishDelivery(trx, id, state, attempts, error, state === 'sent' ? nowMilliseconds : null);
+      if (Number(result.numAffectedRows ?? 0) > 0) await setChallengeDeliveryState(trx, id, state);
     });
   }
 
   return {
     async insert(entry: NewOutboxEntry): Promise<void> {
-      await db
-        .insertInto('outbox')
-        .values({
-          id: entry.id,
-          transaction_id: entry.transactionId,
-          token_id: entry.tokenId,
-          serial: entry.serial,
-          recipient: entry.recipient,
-          smtp_identifier: entry.smtpIdentifier,
-          sealed_content: entry.sealedContent,
-          message_id: entry.messageId,
-          state: 'queued',
-          attempts: 0,
-          next_attempt_at: entry.nextAttemptAt,
-          lease_owner: null,
-          lease_expires_at: null,
-          last_error: null,
-          created_at: entry.createdAt,
-          expires_at: entry.expiresAt,
-          sent_at: null,
-        })
-        .execute();
+      await insertEntry(
+        db, entry.id, entry.transactionId, entry.tokenId, entry.serial, entry.recipient, entry.smtpIdentifier, entry.sealedContent,
+        entry.messageId, entry.nextAttemptAt, entry.leaseOwner, entry.leaseExpiresAt, entry.createdAt, entry.expiresAt,
+      );
     },
 
     async claimDue(owner: string, nowMilliseconds: number, leaseMilliseconds: number, limit: number): Promise<OutboxEntry[]> {

@@ -14,19 +14,22 @@ export type PreparedQuery<A extends readonly unknown[], R> = (db: Kysely<Databas
  * its compiled SQL). `build` runs once per dialect with placeholders for the arguments; afterwards only
  * the SQL and the arguments' positions in it are used, on whatever connection or transaction `db` is.
  *
- * Only for queries whose SQL does not depend on the values: no IN lists, no columns left out when a value
- * is undefined. An argument may appear any number of times.
+ * Only for queries whose SQL depends on nothing but the number of arguments: no columns left out when a
+ * value is undefined, no branch on a value. An IN list or a multi-row insert is fine when it is built
+ * from rest arguments (one compiled form per count). An argument may appear any number of times.
  */
 export function prepareQuery<A extends readonly unknown[], R>(build: (db: Kysely<Database>, ...args: A) => Compilable<R>): PreparedQuery<A, R> {
-  const byDialect = new Map<unknown, { sql: string; parameters: readonly unknown[] }>();
+  const byDialect = new Map<unknown, Map<number, { sql: string; parameters: readonly unknown[] }>>();
   return async (db, ...args) => {
     const dialect = db.getExecutor().adapter.constructor;
-    let compiled = byDialect.get(dialect);
+    let byCount = byDialect.get(dialect);
+    if (!byCount) byDialect.set(dialect, (byCount = new Map()));
+    let compiled = byCount.get(args.length);
     if (!compiled) {
       const slots = args.map((_, index) => new Slot(index)) as unknown as A;
       const query = build(db, ...slots).compile();
       compiled = { sql: query.sql, parameters: query.parameters };
-      byDialect.set(dialect, compiled);
+      byCount.set(args.length, compiled);
     }
     const parameters = compiled.parameters.map((parameter) => (parameter instanceof Slot ? args[parameter.index] : parameter));
     return db.executeQuery(CompiledQuery.raw(compiled.sql, parameters) as CompiledQuery<R>);

@@ -18,6 +18,39 @@ function verdict(available: number, ratePerMillisecond: number, needed = 1): { i
 /** Looked at by every /validate/check, for its client's failures (prepared: see prepared-query.ts). */
 const bucketByKey = prepareQuery((db, key: string) => db.selectFrom('rate_bucket').select(['units', 'updated_at']).where('key', '=', key));
 
+const createBucket = prepareQuery((db, key: string, capacity: number, now: number) =>
+  db.insertInto('rate_bucket').values({ key, units: capacity, updated_at: now }).onConflict((oc) => oc.column('key').doNothing()));
+
+/** Takes one unit if the refilled bucket holds one; returns the row only then. */
+const takeUnit = prepareQuery((db, key: string, capacity: number, rate: number, now: number) => {
+  const elapsed = sql<number>`(case when ${sql.val(now)} > updated_at then ${sql.val(now)} - updated_at else 0 end)`;
+  const available = sql<number>`(case when units + ${elapsed} * cast(${sql.val(rate)} as double precision) > ${sql.val(capacity)}
+    then cast(${sql.val(capacity)} as double precision)
+    else units + ${elapsed} * cast(${sql.val(rate)} as double precision) end)`;
+  return db
+    .updateTable('rate_bucket')
+    // Never move the refill clock backwards: a node whose clock lags must not hand others extra refill.
+    .set({ units: sql<number>`${available} - 1`, updated_at: sql<number>`(case when updated_at > ${sql.val(now)} then updated_at else ${sql.val(now)} end)` })
+    .where('key', '=', key)
+    .where(sql<boolean>`${available} >= 1`)
+    .returning('units');
+});
+
+/** takeAll's three statements, prepared per number of buckets (a trigger names the same four or so). */
+const createBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
+  db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doNothing()));
+const bucketsByKeys = prepareQuery((db, ...keys: string[]) => db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key'));
+const lockBucketsByKeys = prepareQuery((db, ...keys: string[]) => db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key').forUpdate());
+const writeBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
+  db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ units: eb.ref('excluded.units'), updated_at: eb.ref('excluded.updated_at') }))));
+
+/** [key, units, updated_at, key, units, ...] as rows. */
+function bucketRows(flat: ReadonlyArray<string | number>): Array<{ key: string; units: number; updated_at: number }> {
+  const rows: Array<{ key: string; units: number; updated_at: number }> = [];
+  for (let at = 0; at < flat.length; at += 3) rows.push({ key: flat[at] as string, units: flat[at + 1] as number, updated_at: flat[at + 2] as number });
+  return rows;
+}
+
 /**
  * Token buckets in one table. Taking a unit is a single UPDATE whose WHERE clause does the refill
  * arithmetic, so concurrent requests on any number of nodes cannot take more than the bucket holds.
@@ -26,21 +59,9 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
   return {
     async take(key, capacity, windowMilliseconds, now) {
       const rate = capacity / windowMilliseconds;
-      await db.insertInto('rate_bucket').values({ key, units: capacity, updated_at: now }).onConflict((oc) => oc.column('key').doNothing()).execute();
-      const elapsed = sql<number>`(case when ${sql.val(now)} > updated_at then ${sql.val(now)} - updated_at else 0 end)`;
-      const available = sql<number>`(case when units + ${elapsed} * cast(${sql.val(rate)} as double precision) > ${sql.val(capacity)}
-        then cast(${sql.val(capacity)} as double precision)
-        else units + ${elapsed} * cast(${sql.val(rate)} as double precision) end)`;
-      const row = await db
-        .updateTable('rate_bucket')
-        // Never move the refill clock backwards: a node whose clock lags must not hand others extra refill.
-        .set({ units: sql<number>`${available} - 1`, updated_at: sql<number>`(case when updated_at > ${sql.val(now)} then updated_at else ${sql.val(now)} end)` })
-        .where('key', '=', key)
-        .where(sql<boolean>`${available} >= 1`)
-        .returning('units')
-        .executeTakeFirst();
-      if (row) return { isAllowed: true, retryAfterSeconds: 0 };
-      const current = await db.selectFrom('rate_bucket').select(['units', 'updated_at']).where('key', '=', key).executeTakeFirst();
+      await createBucket(db, key, capacity, now);
+      if ((await takeUnit(db, key, capacity, rate, now)).rows.length > 0) return ALLOWED;
+      const current = (await bucketByKey(db, key)).rows[0];
       return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
     },
 
@@ -66,14 +87,9 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
       }
       const keys = [...wanted.keys()].sort();
       return inTransaction(db, async (trx) => {
-        await trx
-          .insertInto('rate_bucket')
-          .values(keys.map((key) => ({ key, units: wanted.get(key)!.capacity, updated_at: now })))
-          .onConflict((oc) => oc.column('key').doNothing())
-          .execute();
-        const query = trx.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key');
-        const rows = await (dialect === 'postgres' ? query.forUpdate() : query).execute();
-        const updates: Array<{ key: string; units: number; updated_at: number }> = [];
+        await createBuckets(trx, ...keys.flatMap((key) => [key, wanted.get(key)!.capacity, now]));
+        const { rows } = await (dialect === 'postgres' ? lockBucketsByKeys : bucketsByKeys)(trx, ...keys);
+        const updates: Array<string | number> = [];
         let retryAfterSeconds = 0;
         for (const row of rows) {
           const { capacity, rate, needed } = wanted.get(row.key)!;
@@ -82,14 +98,10 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
           const answer = verdict(available, rate, needed);
           if (!answer.isAllowed) retryAfterSeconds = Math.max(retryAfterSeconds, answer.retryAfterSeconds);
           // Never move the refill clock backwards: a node whose clock lags must not hand others extra refill.
-          updates.push({ key: row.key, units: available - needed, updated_at: Math.max(updatedAt, now) });
+          updates.push(row.key, available - needed, Math.max(updatedAt, now));
         }
         if (retryAfterSeconds > 0) return { isAllowed: false, retryAfterSeconds };
-        await trx
-          .insertInto('rate_bucket')
-          .values(updates)
-          .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ units: eb.ref('excluded.units'), updated_at: eb.ref('excluded.updated_at') })))
-          .execute();
+        await writeBuckets(trx, ...updates);
         return ALLOWED;
       });
     },

@@ -48,6 +48,18 @@ const recordTokenSuccess = prepareQuery((db, id: number, nowMilliseconds: number
     }))
     .where('id', '=', id));
 
+/** The bound lives in the WHERE clause, so parallel failures cannot push the counter past the limit. */
+const recordTokenFailures = prepareQuery((db, nowMilliseconds: number, ...ids: number[]) =>
+  db
+    .updateTable('token')
+    .set((eb) => ({
+      fail_count: eb('fail_count', '+', 1),
+      count_auth: eb('count_auth', '+', 1),
+      fail_count_updated_at: nowMilliseconds,
+    }))
+    .where('id', 'in', ids)
+    .where((eb) => eb('fail_count', '<', eb.ref('max_fail_count'))));
+
 export function createTokenRepository(db: Kysely<Database>): TokenRepository {
   return {
     async insert(token: NewToken): Promise<Token> {
@@ -141,17 +153,7 @@ export function createTokenRepository(db: Kysely<Database>): TokenRepository {
 
     async recordFailure(ids: readonly number[], nowMilliseconds: number): Promise<void> {
       if (ids.length === 0) return;
-      // The bound lives in the WHERE clause, so parallel failures cannot push the counter past the limit.
-      await db
-        .updateTable('token')
-        .set((eb) => ({
-          fail_count: eb('fail_count', '+', 1),
-          count_auth: eb('count_auth', '+', 1),
-          fail_count_updated_at: nowMilliseconds,
-        }))
-        .where('id', 'in', ids)
-        .where((eb) => eb('fail_count', '<', eb.ref('max_fail_count')))
-        .execute();
+      await recordTokenFailures(db, nowMilliseconds, ...ids);
     },
 
     async clearStaleFailCount(id: number, lastFailureAtOrBefore: number): Promise<boolean> {

@@ -3,7 +3,7 @@ import { constantTimeEqual } from '../../src/core/crypto/constant-time-equal.js'
 import type { CoreDeps } from '../../src/core/deps.js';
 import { OtpError } from '../../src/core/errors.js';
 import { createHmacOtpDigester } from '../../src/core/otp/hmac-otp-digester.js';
-import type { MailMessage, Mailer, RandomSource, SecretBox, SecretHasher, SmtpSettings } from '../../src/core/ports.js';
+import type { MailMessage, Mailer, OutboxSignal, RandomSource, SecretBox, SecretHasher, SmtpSettings } from '../../src/core/ports.js';
 import type { Token } from '../../src/core/tokens/token.js';
 import { ManualClock } from './manual-clock.js';
 import { MemoryStore } from './memory-store.js';
@@ -102,7 +102,7 @@ export interface FakeDeps extends CoreDeps {
   pinHasher: FakeSecretHasher;
   secretBox: FakeSecretBox;
   mailer: MemoryMailer;
-  outboxSignal: { notify(): void; notifications: number };
+  outboxSignal: OutboxSignal & { notifications: number };
 }
 
 /**
@@ -113,7 +113,7 @@ export interface FakeDeps extends CoreDeps {
 export function createFakeDeps(seed: string | number = 1): FakeDeps {
   const store = new MemoryStore();
   void store.settings.setMany(new Map([['email.send_mode', 'sync']]), 0);
-  const outboxSignal = {
+  const outboxSignal: FakeDeps['outboxSignal'] = {
     notifications: 0,
     notify(): void {
       outboxSignal.notifications += 1;

@@ -1,6 +1,6 @@
 import type { AuditEvent } from '../../src/core/audit-event.js';
 import type { Challenge, DeliveryState, NewChallenge } from '../../src/core/challenges/challenge.js';
-import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from '../../src/core/delivery/outbox-entry.js';
+import { queuedEntry, type NewOutboxEntry, type OutboxCounts, type OutboxEntry, type OutboxFilter } from '../../src/core/delivery/outbox-entry.js';
 import { OtpError } from '../../src/core/errors.js';
 import type {
   AdminAccount,
@@ -422,7 +422,7 @@ export class MemoryStore implements Store {
     };
     return {
       insert: async (entry: NewOutboxEntry): Promise<void> => {
-        tables().outbox.push({ ...entry, state: 'queued', attempts: 0, leaseOwner: null, leaseExpiresAt: null, lastError: null, sentAt: null });
+        tables().outbox.push(queuedEntry(entry));
       },
       claimDue: async (owner, now, leaseMilliseconds, limit): Promise<OutboxEntry[]> => {
         const due = tables().outbox.filter((entry) => isPending(entry) && entry.nextAttemptAt <= now && isLeaseFree(entry, now))

@@ -1,7 +1,7 @@
 import type { CoreDeps } from '../deps.js';
 import { deliverOutboxEntry, type DeliveryResult } from '../delivery/deliver-outbox-entry.js';
 import { sealMailContent } from '../delivery/mail-content.js';
-import type { NewOutboxEntry } from '../delivery/outbox-entry.js';
+import { queuedEntry, type NewOutboxEntry } from '../delivery/outbox-entry.js';
 import { takeSendAllowance } from '../limits/send-limits.js';
 import { generateId, generateOtp, generateTransactionId } from '../otp/generate-otp.js';
 import { parseBoolean, readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
@@ -85,6 +85,9 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
   const base: TriggerResult = { transactionId, challenges: [], challengeText: settings.challengeText, failedSerials: [] };
   const sendable = tokens.filter((token) => recipientOf(token, context.user) !== '');
   const owner = sendable[0]?.owner;
+  // Asynchronous mode: when the local dispatcher has room, the mails are queued already leased to it and
+  // handed over after the commit, so they go out at once, without a claim (SELECT + UPDATE, one commit).
+  const reservation = settings.sendMode === 'async' && sendable.length > 0 ? deps.outboxSignal.reserve?.(sendable.length, now) : undefined;
   const prepared: Prepared[] = sendable.map((token) => {
     const recipient = recipientOf(token, context.user);
     const otp = generateOtp(deps.random, token.otpLength);
@@ -107,26 +110,37 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
         // otherwise take the mail, and the request would withdraw a challenge whose mail goes out anyway.
         // The worker still sends it after the claim's lease if this process dies before trying.
         messageId: message.messageId, nextAttemptAt: settings.sendMode === 'sync' ? now + SYNC_CLAIM_MILLISECONDS : now, createdAt: now, expiresAt,
+        leaseOwner: reservation?.owner ?? null, leaseExpiresAt: reservation?.leaseExpiresAt ?? null,
       },
     };
   });
   // The send limits are charged in the transaction that queues the mails: units are spent if and only
   // if mails are queued (none without a recipient), and a refusal leaves no challenge behind.
-  const retryAfterSeconds = prepared.length === 0 ? undefined : await deps.store.transaction(async (store) => {
-    const refusal = await takeSendAllowance(store.rateLimits, settings, {
-      userKey: owner ? `${owner.resolver}:${owner.userId}` : undefined,
-      recipients: prepared.map((entry) => entry.mail.recipient),
-      clientIp: context.clientIp,
-    }, now);
-    if (refusal !== undefined) return refusal;
-    await store.challenges.insert(prepared.map((entry) => entry.challenge));
-    for (const entry of prepared) await store.outbox.insert(entry.mail);
-    return undefined;
-  });
-  if (retryAfterSeconds !== undefined) return { ...base, retryAfterSeconds };
+  let retryAfterSeconds: number | undefined;
+  try {
+    retryAfterSeconds = prepared.length === 0 ? undefined : await deps.store.transaction(async (store) => {
+      const refusal = await takeSendAllowance(store.rateLimits, settings, {
+        userKey: owner ? `${owner.resolver}:${owner.userId}` : undefined,
+        recipients: prepared.map((entry) => entry.mail.recipient),
+        clientIp: context.clientIp,
+      }, now);
+      if (refusal !== undefined) return refusal;
+      await store.challenges.insert(prepared.map((entry) => entry.challenge));
+      for (const entry of prepared) await store.outbox.insert(entry.mail);
+      return undefined;
+    });
+  } catch (error) {
+    reservation?.release();
+    throw error;
+  }
+  if (retryAfterSeconds !== undefined) {
+    reservation?.release();
+    return { ...base, retryAfterSeconds };
+  }
 
   if (settings.sendMode === 'async') {
-    deps.outboxSignal.notify();
+    if (reservation) reservation.deliver(prepared.map((entry) => queuedEntry(entry.mail)));
+    else if (prepared.length > 0) deps.outboxSignal.notify();
     const challenges = prepared.map(({ token }) => ({ serial: token.serial, transactionId, expiresAt, deliveryState: 'queued' as const }));
     return { ...base, challenges, failedSerials: tokens.filter((token) => !sendable.includes(token)).map((token) => token.serial) };
   }

@@ -41,6 +41,7 @@ async function queueMail(deps: FakeDeps, id: string, smtpIdentifier = ''): Promi
     id, transactionId: `tx-${id}`, tokenId: 1, serial: 'PIEM0001', recipient: 'alice@example.org', smtpIdentifier,
     sealedContent: sealMailContent(deps.secretBox, { subject: 'Your OTP', text: 'code 123456' }),
     messageId: `<${id}@example.org>`, nextAttemptAt: now, createdAt: now, expiresAt: now + VALIDITY_MILLISECONDS,
+    leaseOwner: null, leaseExpiresAt: null,
   });
   return row(deps, id);
 }

@@ -29,7 +29,13 @@ export interface OutboxEntry {
   sentAt: number | null;
 }
 
-export type NewOutboxEntry = Omit<OutboxEntry, 'state' | 'attempts' | 'leaseOwner' | 'leaseExpiresAt' | 'lastError' | 'sentAt'>;
+/** A mail as queued: unleased for any node's worker to claim, or leased at once to the local one (a hand-off). */
+export type NewOutboxEntry = Omit<OutboxEntry, 'state' | 'attempts' | 'lastError' | 'sentAt'>;
+
+/** The row a NewOutboxEntry becomes. */
+export function queuedEntry(entry: NewOutboxEntry): OutboxEntry {
+  return { ...entry, state: 'queued', attempts: 0, lastError: null, sentAt: null };
+}
 
 export interface OutboxFilter {
   state?: DeliveryState;

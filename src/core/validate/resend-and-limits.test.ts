@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createFakeDeps, type FakeDeps } from '../../../test/support/fake-ports.js';
 import { dispatchDueMail } from '../delivery/deliver-outbox-entry.js';
+import type { OutboxEntry } from '../delivery/outbox-entry.js';
+import type { OutboxReservation } from '../ports.js';
 import { updateSettings } from '../settings/system-settings.js';
 import { enrolToken } from '../tokens/token-service.js';
 import type { Token } from '../tokens/token.js';
@@ -166,5 +168,63 @@ describe('failcounter_clear_timeout', () => {
     for (let index = 0; index < 3; index += 1) await world.check('0000');
     world.deps.clock.advance(365 * 24 * 3_600_000);
     assertReject(await world.check(PIN), 'fail_counter_exceeded', MESSAGES.failCounterExceeded);
+  });
+});
+
+describe('hand-off to the local dispatcher (OutboxSignal.reserve)', () => {
+  /** A dispatcher with room for `room` mails that records what it is given. */
+  function attachDispatcher(deps: FakeDeps, room: number) {
+    const seen = { reserved: 0, released: 0, delivered: [] as OutboxEntry[] };
+    deps.outboxSignal.reserve = (count, now): OutboxReservation | undefined => {
+      if (count > room) return undefined;
+      seen.reserved += count;
+      return {
+        owner: 'node-a:1:x',
+        leaseExpiresAt: now + 60_000,
+        deliver: (entries) => void seen.delivered.push(...entries),
+        release: () => void (seen.released += count),
+      };
+    };
+    return seen;
+  }
+
+  it('queues a fresh mail leased to the local dispatcher and hands it over after the commit, without a notify', async () => {
+    const world = await createWorld({ 'email.send_mode': 'async', 'email.resend_after': '0' });
+    const seen = attachDispatcher(world.deps, 4);
+    const transactionId = transactionOf(await world.check(PIN));
+    assert.equal(seen.reserved, 1);
+    assert.equal(seen.delivered.length, 1);
+    assert.equal(world.deps.outboxSignal.notifications, 0);
+    const [stored] = await world.deps.store.outbox.list({ limit: 10 });
+    assert.deepEqual({ owner: stored!.leaseOwner, until: stored!.leaseExpiresAt, id: stored!.transactionId }, { owner: 'node-a:1:x', until: world.deps.clock.nowMilliseconds() + 60_000, id: transactionId });
+    assert.deepEqual(seen.delivered[0], stored, 'the handed-over entry is the stored row');
+    // Nobody else can claim it while the lease runs.
+    assert.deepEqual(await world.deps.store.outbox.claimDue('node-b', world.deps.clock.nowMilliseconds(), 60_000, 10), []);
+  });
+
+  it('queues the mail unleased and notifies when the dispatcher has no room', async () => {
+    const world = await createWorld({ 'email.send_mode': 'async', 'email.resend_after': '0' });
+    const seen = attachDispatcher(world.deps, 0);
+    transactionOf(await world.check(PIN));
+    assert.equal(seen.delivered.length, 0);
+    assert.equal(world.deps.outboxSignal.notifications, 1);
+    assert.equal((await world.deps.store.outbox.claimDue('node-b', world.deps.clock.nowMilliseconds(), 60_000, 10)).length, 1);
+  });
+
+  it('gives the room back when a send limit refuses, and queues nothing', async () => {
+    const world = await createWorld({ 'email.send_mode': 'async', 'email.resend_after': '0', 'email.rate_user': '1/600' });
+    const seen = attachDispatcher(world.deps, 4);
+    transactionOf(await world.check(PIN));
+    assertReject(await world.check(PIN), 'rate_limited', MESSAGES.sendLimited);
+    assert.deepEqual({ reserved: seen.reserved, released: seen.released, delivered: seen.delivered.length }, { reserved: 2, released: 1, delivered: 1 });
+    assert.equal((await world.deps.store.outbox.list({ limit: 10 })).length, 1);
+  });
+
+  it('never reserves in the synchronous mode: the request sends its own mail', async () => {
+    const world = await createWorld({ 'email.resend_after': '0' });
+    const seen = attachDispatcher(world.deps, 4);
+    transactionOf(await world.check(PIN));
+    assert.equal(seen.reserved, 0);
+    assert.equal(world.deps.mailer.sent.length, 1);
   });
 });

@@ -19,6 +19,19 @@ async function withApp(database: DatabaseKind, options: Omit<TestAppOptions, 'da
   }
 }
 
+/** Counts mails the worker claims from the outbox (rows its claim rounds return), from now on. */
+function countClaims(t: TestApp): () => number {
+  const outbox = t.composed.deps.store.outbox;
+  const claimDue = outbox.claimDue.bind(outbox);
+  let claimed = 0;
+  outbox.claimDue = async (...args) => {
+    const rows = await claimDue(...args);
+    claimed += rows.length;
+    return rows;
+  };
+  return () => claimed;
+}
+
 async function askForCode(t: TestApp, login: string): Promise<Record<string, any>> {
   const body = await t.json('/validate/check', { params: { user: login, pass: PIN }, token: false });
   assert.equal(body['result'].authentication, 'CHALLENGE', JSON.stringify(body));
@@ -189,6 +202,36 @@ for (const database of DATABASES) {
         const stored = await everythingStored(t);
         assert.ok(stored.includes('hank@example.test'), 'the dump is real');
         assert.ok(!stored.includes(otp), 'the database holds the code');
+      });
+    });
+
+    it('hands a fresh mail straight to this node\'s worker, leased in the transaction that queues it', async () => {
+      await withApp(database, {}, async (t) => {
+        const serial = await enrolUser(t, { login: 'ivy', email: 'ivy@example.test', pin: PIN });
+        const claimed = countClaims(t);
+        t.sink!.setBehaviour({ delayAcceptMs: 1000 });
+        await askForCode(t, 'ivy');
+        const row = await t.composed.database.db.selectFrom('outbox').select(['lease_owner', 'state']).where('serial', '=', serial).executeTakeFirstOrThrow();
+        assert.deepEqual(row, { lease_owner: t.composed.worker.owner, state: 'queued' });
+        await t.sink!.nextMail('ivy@example.test', 10_000);
+        await untilMailState(t, serial, ['sent']);
+        assert.equal(claimed(), 0, 'the mail was claimed from the outbox');
+      });
+    });
+
+    it('queues mails beyond the worker\'s room unleased, and its rounds send them once room frees', async () => {
+      await withApp(database, {}, async (t) => {
+        const logins = Array.from({ length: 7 }, (_, index) => `busy${index}`);
+        for (const login of logins) await enrolUser(t, { login, email: `${login}@example.test`, pin: PIN });
+        const claimed = countClaims(t);
+        t.sink!.setBehaviour({ delayAcceptMs: 600 });
+        await Promise.all(logins.map((login) => askForCode(t, login)));
+        const leased = await t.composed.database.db.selectFrom('outbox').select('lease_owner').where('lease_owner', 'is not', null).execute();
+        // The worker's room is the mailer's connections per server (4); the other 3 wait for a round.
+        assert.equal(leased.length, 4);
+        await t.sink!.waitForMailCount(logins.length, 10_000);
+        for (const login of logins) assert.equal(t.sink!.mails.filter((mail) => mail.to.includes(`${login}@example.test`)).length, 1, login);
+        assert.equal(claimed(), 3);
       });
     });
 

@@ -27,6 +27,21 @@ for (const database of DATABASES) {
       assert.equal(builds, 1);
     });
 
+    it('compiles one form per number of arguments, for IN lists built from rest arguments', async () => {
+      const db = t.composed.database.db;
+      let builds = 0;
+      const settingsIn = prepareQuery((kysely, ...keys: string[]) => {
+        builds += 1;
+        return kysely.selectFrom('setting').select('key').where('key', 'in', keys).orderBy('key');
+      });
+      await db.insertInto('setting').values([{ key: 'in.a', value: '1', updated_at: 0 }, { key: 'in.b', value: '2', updated_at: 0 }, { key: 'in.c', value: '3', updated_at: 0 }]).execute();
+      assert.deepEqual((await settingsIn(db, 'in.a')).rows.map((row) => row.key), ['in.a']);
+      assert.deepEqual((await settingsIn(db, 'in.c', 'in.a', 'in.x')).rows.map((row) => row.key), ['in.a', 'in.c']);
+      assert.deepEqual((await settingsIn(db, 'in.b')).rows.map((row) => row.key), ['in.b']);
+      assert.deepEqual((await settingsIn(db, 'in.b', 'in.c', 'in.z')).rows.map((row) => row.key), ['in.b', 'in.c']);
+      assert.equal(builds, 2);
+    });
+
     it('runs on the transaction it is given: rolled-back writes are gone', async () => {
       const db = t.composed.database.db;
       const insertSetting = prepareQuery((kysely, key: string) => kysely.insertInto('setting').values({ key, value: 'x', updated_at: 0 }));
