@@ -42,7 +42,7 @@ type SocketCallback = (error: Error | null, socketOptions?: { connection: net.So
  * dead slot in nodemailer's pool). A blackholed connect therefore waits twice the timeout.
  */
 function connectWithoutDelay(host: string, port: number, timeoutMs: number, callback: SocketCallback): void {
-  const socket = net.connect({ host, port, noDelay: true });
+  const socket = coalesceWrites(net.connect({ host, port, noDelay: true }));
   let isSettled = false;
   const settle = (isConnected: boolean): void => {
     if (isSettled) return;
@@ -59,6 +59,32 @@ function connectWithoutDelay(host: string, port: number, timeoutMs: number, call
   const timer = setTimeout(() => settle(false), timeoutMs);
   socket.once('connect', () => settle(true));
   socket.once('error', () => settle(false));
+}
+
+/**
+ * Without Nagle every write is a TCP segment, and nodemailer writes a message as the pieces its MIME
+ * streams produce: headers, each body chunk, CRLF, the final dot - five segments, five wake-ups of the
+ * SMTP server and five system calls here, for a 500-byte mail. Writes made in one turn of the event loop
+ * are gathered (cork) and leave together at its end (uncork: one writev), which is still long before any
+ * delayed ACK. Only the plain TCP socket sees these writes; under TLS nodemailer writes through its own
+ * TLS socket, which sends each record as it comes.
+ */
+function coalesceWrites(socket: net.Socket): net.Socket {
+  const write = socket.write;
+  let isCorked = false;
+  const uncork = (): void => {
+    isCorked = false;
+    socket.uncork();
+  };
+  socket.write = function coalescedWrite(this: net.Socket, ...args: Parameters<net.Socket['write']>): boolean {
+    if (!isCorked) {
+      isCorked = true;
+      socket.cork();
+      setImmediate(uncork);
+    }
+    return write.apply(this, args);
+  } as net.Socket['write'];
+  return socket;
 }
 
 /** nodemailer's options for one SMTP server: verified TLS, AUTH only with a username, every wait bounded. */

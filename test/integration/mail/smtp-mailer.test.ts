@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -332,5 +333,40 @@ describe('SMTP mailer trust through NODE_EXTRA_CA_CERTS', () => {
     assert.equal(result.exitCode, 3);
     assert.match(result.stderr, /certificate rejected/);
     assert.equal(implicit.mails.filter((mail) => mail.to.includes('sybil@example.test')).length, 0);
+  });
+});
+
+describe('SMTP mailer on the wire', () => {
+  it('writes each message - headers, body and final dot - to the socket at once, mail after mail on a pooled connection', async () => {
+    const sink = await startSmtpSink();
+    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
+    // What reaches the socket's implementation, one entry per write it is asked to do (one system call).
+    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...args: any[]) => unknown>;
+    const original = { _write: proto._write, _writev: proto._writev };
+    const writes: string[] = [];
+    const record = (socket: net.Socket, payload: string): void => {
+      if (socket.remotePort === sink.port) writes.push(payload);
+    };
+    proto._write = function (this: net.Socket, chunk: Buffer | string, ...rest: unknown[]) {
+      record(this, String(chunk));
+      return original._write.call(this, chunk, ...rest);
+    };
+    proto._writev = function (this: net.Socket, chunks: Array<{ chunk: Buffer | string }>, ...rest: unknown[]) {
+      record(this, chunks.map(({ chunk }) => String(chunk)).join(''));
+      return original._writev.call(this, chunks, ...rest);
+    };
+    try {
+      for (const to of ['one@example.test', 'two@example.test', 'three@example.test']) {
+        await mailer.send(settingsFor(sink.port), { ...messageTo(to), text: `Your one-time password is 424242.\n\nIt is valid for 120 seconds.\n\n${'A line of text. '.repeat(8)}` });
+        await sink.nextMail(to);
+      }
+    } finally {
+      Object.assign(proto, original);
+      await mailer.close();
+      await sink.close();
+    }
+    const messages = writes.filter((payload) => payload.includes('Subject: '));
+    assert.equal(messages.length, 3, JSON.stringify(writes));
+    for (const message of messages) assert.ok(message.endsWith('\r\n.\r\n') && message.includes('424242'), JSON.stringify(message));
   });
 });
