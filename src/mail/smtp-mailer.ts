@@ -7,6 +7,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { OtpError } from '../core/errors.js';
 import type { Mailer, MailMessage, SmtpSettings } from '../core/ports.js';
 import { describeSmtpFailure, SmtpFailure } from './describe-smtp-failure.js';
+import { buildRawMessage } from './raw-message.js';
 
 export { describeSmtpFailure, isTransientSmtpFailure, SmtpFailure, type SmtpFailureDescription } from './describe-smtp-failure.js';
 
@@ -175,7 +176,8 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
       const entry = acquire(settings);
       entry.inFlightCount += 1;
       try {
-        await entry.transport.sendMail({
+        const prebuilt = buildRawMessage(message, to, new Date());
+        await entry.transport.sendMail(prebuilt ? { ...prebuilt, disableFileAccess: true, disableUrlAccess: true } : {
           from: message.from,
           to,
           subject: message.subject,
