@@ -216,7 +216,8 @@ export interface RealmRepository {
 
 export interface SettingRepository {
   /** Every stored setting: key -> stored text (secrets still sealed). */
-  getAll(): Promise<Map<string, string>>;
+  /** Every stored setting. Read-only: a caching repository hands the same map to every caller until it changes. */
+  getAll(): Promise<ReadonlyMap<string, string>>;
   setMany(entries: ReadonlyMap<string, string>, nowMilliseconds: number): Promise<void>;
   delete(key: string): Promise<boolean>;
 }

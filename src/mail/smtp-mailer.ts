@@ -177,7 +177,8 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
       entry.inFlightCount += 1;
       try {
         const prebuilt = buildRawMessage(message, to, new Date());
-        await entry.transport.sendMail(prebuilt ? { ...prebuilt, disableFileAccess: true, disableUrlAccess: true } : {
+        // messageId spares nodemailer generating one it would only report back.
+        await entry.transport.sendMail(prebuilt ? { ...prebuilt, messageId: message.messageId, disableFileAccess: true, disableUrlAccess: true } : {
           from: message.from,
           to,
           subject: message.subject,

@@ -33,7 +33,7 @@ export class ReadCache {
 
 export function cacheSettings(inner: SettingRepository, cache: ReadCache): SettingRepository {
   return {
-    getAll: async () => new Map(await cache.get('settings', () => inner.getAll())),
+    getAll: () => cache.get('settings', () => inner.getAll()),
     async setMany(entries, nowMilliseconds) {
       try {
         await inner.setMany(entries, nowMilliseconds);

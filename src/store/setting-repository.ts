@@ -4,7 +4,7 @@ import type { Database } from './schema.js';
 
 export function createSettingRepository(db: Kysely<Database>): SettingRepository {
   return {
-    async getAll(): Promise<Map<string, string>> {
+    async getAll(): Promise<ReadonlyMap<string, string>> {
       const rows = await db.selectFrom('setting').select(['key', 'value']).execute();
       return new Map(rows.map((row) => [row.key, row.value]));
     },

@@ -357,7 +357,7 @@ export class MemoryStore implements Store {
 
   #settingRepository(): SettingRepository {
     return {
-      getAll: async (): Promise<Map<string, string>> => new Map(this.#tables.settings),
+      getAll: async (): Promise<ReadonlyMap<string, string>> => new Map(this.#tables.settings),
       setMany: async (entries: ReadonlyMap<string, string>): Promise<void> => {
         for (const [key, value] of entries) this.#tables.settings.set(key, value);
       },

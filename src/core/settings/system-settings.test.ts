@@ -186,3 +186,27 @@ describe('describeSettings', () => {
     assert.ok(!JSON.stringify(view).includes('hunter2'));
   });
 });
+
+describe('readSystemSettings per stored map', () => {
+  /** A repository that hands out one map until replaced, as the read cache does; counts secret openings. */
+  function cachingRepository(initial: Map<string, string>) {
+    const box = new FakeSecretBox();
+    let opened = 0;
+    const secretBox = { seal: (text: string) => box.seal(text), open: (sealed: string) => ((opened += 1), box.open(sealed)) };
+    let current: ReadonlyMap<string, string> = initial;
+    const repository = { getAll: async () => current, setMany: async () => undefined, delete: async () => false };
+    return { repository, secretBox, opened: () => opened, replace: (next: Map<string, string>) => void (current = next) };
+  }
+
+  it('parses a stored map once and opens the SMTP password once, and reads a changed map anew', async () => {
+    const world = cachingRepository(new Map([['email.password', new FakeSecretBox().seal('s3cret')], ['email.rate_user', '5/60']]));
+    const first = await readSystemSettings(world.repository, world.secretBox);
+    const second = await readSystemSettings(world.repository, world.secretBox);
+    assert.equal(second, first);
+    assert.equal(world.opened(), 1);
+    assert.deepEqual({ password: first.mailPassword, rate: first.userSendRate?.count }, { password: 's3cret', rate: 5 });
+    world.replace(new Map([['email.rate_user', '7/60']]));
+    const changed = await readSystemSettings(world.repository, world.secretBox);
+    assert.deepEqual({ password: changed.mailPassword, rate: changed.userSendRate?.count }, { password: '', rate: 7 });
+  });
+});

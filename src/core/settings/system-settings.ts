@@ -25,7 +25,7 @@ export interface SystemSettings {
    * User-agent products that get `attributes: null` in multi_challenge entries: privacyIDEA's PHP client 2.x
    * (and simpleSAMLphp on it) declares that property a string and crashes on privacyIDEA's own object.
    */
-  nullAttributesUserAgents: string[];
+  nullAttributesUserAgents: readonly string[];
   /** "async": answer after commit, a dispatcher sends; "sync": wait for the SMTP server (privacyIDEA). */
   sendMode: 'async' | 'sync';
   /** A PIN-only request within this many seconds of the last open challenge reuses it (no new mail). */
@@ -180,8 +180,22 @@ export async function describeSettings(repository: SettingRepository): Promise<R
   return view;
 }
 
+/**
+ * Parsed settings per stored map. A caching repository returns one map until a setting changes (or its
+ * TTL ends), so each login and each mail no longer re-parses the rates and opens the SMTP password again.
+ */
+const parsedSettings = new WeakMap<ReadonlyMap<string, string>, { secretBox: SecretBox; settings: SystemSettings }>();
+
 export async function readSystemSettings(repository: SettingRepository, secretBox: SecretBox): Promise<SystemSettings> {
   const stored = await repository.getAll();
+  const parsed = parsedSettings.get(stored);
+  if (parsed?.secretBox === secretBox) return parsed.settings;
+  const settings = parseSystemSettings(stored, secretBox);
+  parsedSettings.set(stored, { secretBox, settings });
+  return settings;
+}
+
+function parseSystemSettings(stored: ReadonlyMap<string, string>, secretBox: SecretBox): SystemSettings {
   const get = (key: string): string => stored.get(key) ?? SETTING_DEFINITIONS[key]?.default ?? '';
   const sealedPassword = get('email.password');
   return Object.freeze({
@@ -206,6 +220,6 @@ export async function readSystemSettings(repository: SettingRepository, secretBo
     globalSendRate: parseRate('email.rate_global', get('email.rate_global')),
     clientFailureRate: parseRate('validate.failure_rate_client', get('validate.failure_rate_client')),
     failCounterClearMinutes: Number(get('failcounter_clear_timeout')),
-    nullAttributesUserAgents: get('compat.null_attributes_user_agents').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean),
+    nullAttributesUserAgents: Object.freeze(get('compat.null_attributes_user_agents').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean)),
   });
 }
