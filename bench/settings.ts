@@ -53,7 +53,7 @@ export function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
     databases,
     levels: isQuick ? [1, 16] : [1, 4, 16, 64],
     levelDurationMs: isQuick ? 1000 : 5000,
-    warmupMs: isQuick ? 2000 : 20_000,
+    warmupMs: isQuick ? 2000 : 30_000,
     limitDurationMs: isQuick ? 700 : 3000,
     halfPeakDurationMs: isQuick ? 1500 : 10_000,
     userCount: isQuick ? 100 : 1000,
