@@ -79,15 +79,3 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
   await deps.store.outbox.markDeferred(entry.id, attempts, nextAttemptAt, error);
   return { id: entry.id, state: 'deferred', error };
 }
-
-export interface DispatchOptions {
-  owner: string;
-  leaseMilliseconds: number;
-  batchSize: number;
-}
-
-/** Claims due mails under a lease (so no other node sends them meanwhile) and attempts each once. */
-export async function dispatchDueMail(deps: DeliveryDeps, options: DispatchOptions): Promise<DeliveryResult[]> {
-  const due = await deps.store.outbox.claimDue(options.owner, deps.clock.nowMilliseconds(), options.leaseMilliseconds, options.batchSize);
-  return Promise.all(due.map((entry) => deliverOutboxEntry(deps, entry)));
-}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createFakeDeps, tokenFixture } from '../../../test/support/fake-ports.js';
 import { triggerChallenges } from '../challenges/trigger-challenges.js';
-import { dispatchDueMail } from './deliver-outbox-entry.js';
+import { dispatchDueMail } from '../../../test/support/dispatch-due-mail.js';
 
 describe('email.send_mode=sync and the background worker', () => {
   it('the worker cannot take a sync mail between its commit and the waiting send', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createFakeDeps, type FakeDeps } from '../../../test/support/fake-ports.js';
-import { dispatchDueMail } from '../delivery/deliver-outbox-entry.js';
+import { dispatchDueMail } from '../../../test/support/dispatch-due-mail.js';
 import type { OutboxEntry } from '../delivery/outbox-entry.js';
 import type { OutboxReservation } from '../ports.js';
 import { updateSettings } from '../settings/system-settings.js';
