@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Challenge, DeliveryState, NewChallenge } from '../core/challenges/challenge.js';
 import type { ChallengeRepository } from '../core/ports.js';
 import { deleteInBatches } from './delete-in-batches.js';
-import { prepareQuery } from './prepared-query.js';
+import { prepareQuery, rowsOf } from './prepared-query.js';
 import type { ChallengeRow, Database } from './schema.js';
 
 function toChallenge(row: ChallengeRow): Challenge {
@@ -60,17 +60,13 @@ const openChallengesOfToken = prepareQuery((db, tokenId: number, nowMilliseconds
 type ChallengeValues = [id: string, transactionId: string, tokenId: number, otpHash: string, createdAt: number, expiresAt: number, maxWrongCount: number, deliveryState: string];
 
 /** Challenges of one trigger, one row per token (prepared per row count). */
-const insertChallenges = prepareQuery((db, ...values: Array<ChallengeValues[number]>) => {
-  const rows: ChallengeRow[] = [];
-  for (let at = 0; at < values.length; at += 8) {
-    const [id, transactionId, tokenId, otpHash, createdAt, expiresAt, maxWrongCount, deliveryState] = values.slice(at, at + 8) as ChallengeValues;
-    rows.push({
+const insertChallenges = prepareQuery((db, ...values: Array<ChallengeValues[number]>) =>
+  db.insertInto('challenge').values(
+    rowsOf<ChallengeValues>(values, 8).map(([id, transactionId, tokenId, otpHash, createdAt, expiresAt, maxWrongCount, deliveryState]) => ({
       id, transaction_id: transactionId, token_id: tokenId, otp_hash: otpHash, created_at: createdAt, expires_at: expiresAt,
       used_at: null, wrong_count: 0, max_wrong_count: maxWrongCount, delivery_state: deliveryState,
-    });
-  }
-  return db.insertInto('challenge').values(rows);
-});
+    })),
+  ));
 
 export function createChallengeRepository(db: Kysely<Database>): ChallengeRepository {
   return {

@@ -35,3 +35,10 @@ export function prepareQuery<A extends readonly unknown[], R>(build: (db: Kysely
     return db.executeQuery(CompiledQuery.raw(compiled.sql, parameters) as CompiledQuery<R>);
   };
 }
+
+/** Rest arguments of a multi-row statement, `size` per row, back as one tuple per row. */
+export function rowsOf<T extends readonly unknown[]>(flat: ReadonlyArray<T[number]>, size: T['length']): T[] {
+  const rows: T[] = [];
+  for (let at = 0; at < flat.length; at += size) rows.push(flat.slice(at, at + size) as unknown as T);
+  return rows;
+}

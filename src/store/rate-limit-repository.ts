@@ -1,13 +1,18 @@
 import { sql, type Kysely } from 'kysely';
 import type { RateLimitRepository } from '../core/ports.js';
 import { inTransaction } from './in-transaction.js';
-import { prepareQuery } from './prepared-query.js';
+import { prepareQuery, rowsOf } from './prepared-query.js';
 import type { Database, DialectName } from './schema.js';
 
 const ALLOWED = Object.freeze({ isAllowed: true, retryAfterSeconds: 0 });
 
 function refilled(units: number, updatedAt: number, capacity: number, ratePerMillisecond: number, now: number): number {
   return Math.min(capacity, units + Math.max(0, now - updatedAt) * ratePerMillisecond);
+}
+
+/** The verdict on a stored bucket (or a missing one, which is full), refilled to `now`. */
+function verdictOn(current: { units: number; updated_at: number } | undefined, capacity: number, rate: number, now: number): { isAllowed: boolean; retryAfterSeconds: number } {
+  return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
 }
 
 function verdict(available: number, ratePerMillisecond: number, needed = 1): { isAllowed: boolean; retryAfterSeconds: number } {
@@ -17,9 +22,6 @@ function verdict(available: number, ratePerMillisecond: number, needed = 1): { i
 
 /** Looked at by every /validate/check, for its client's failures (prepared: see prepared-query.ts). */
 const bucketByKey = prepareQuery((db, key: string) => db.selectFrom('rate_bucket').select(['units', 'updated_at']).where('key', '=', key));
-
-const createBucket = prepareQuery((db, key: string, capacity: number, now: number) =>
-  db.insertInto('rate_bucket').values({ key, units: capacity, updated_at: now }).onConflict((oc) => oc.column('key').doNothing()));
 
 /** Takes one unit if the refilled bucket holds one; returns the row only then. */
 const takeUnit = prepareQuery((db, key: string, capacity: number, rate: number, now: number) => {
@@ -36,20 +38,22 @@ const takeUnit = prepareQuery((db, key: string, capacity: number, rate: number, 
     .returning('units');
 });
 
-/** takeAll's three statements, prepared per number of buckets (a trigger names the same four or so). */
-const createBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
-  db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doNothing()));
-const bucketsByKeys = prepareQuery((db, ...keys: string[]) => db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key'));
-const lockBucketsByKeys = prepareQuery((db, ...keys: string[]) => db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key').forUpdate());
-const writeBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
-  db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ units: eb.ref('excluded.units'), updated_at: eb.ref('excluded.updated_at') }))));
+type BucketValues = [key: string, units: number, updatedAt: number];
 
 /** [key, units, updated_at, key, units, ...] as rows. */
 function bucketRows(flat: ReadonlyArray<string | number>): Array<{ key: string; units: number; updated_at: number }> {
-  const rows: Array<{ key: string; units: number; updated_at: number }> = [];
-  for (let at = 0; at < flat.length; at += 3) rows.push({ key: flat[at] as string, units: flat[at + 1] as number, updated_at: flat[at + 2] as number });
-  return rows;
+  return rowsOf<BucketValues>(flat, 3).map(([key, units, updatedAt]) => ({ key, units, updated_at: updatedAt }));
 }
+
+/** Creates missing buckets full (take: one; takeAll: one statement per number of buckets). */
+const createBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
+  db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doNothing()));
+const selectBuckets = (db: Kysely<Database>, keys: readonly string[]) =>
+  db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key');
+const bucketsByKeys = prepareQuery((db, ...keys: string[]) => selectBuckets(db, keys));
+const lockBucketsByKeys = prepareQuery((db, ...keys: string[]) => selectBuckets(db, keys).forUpdate());
+const writeBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
+  db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ units: eb.ref('excluded.units'), updated_at: eb.ref('excluded.updated_at') }))));
 
 /**
  * Token buckets in one table. Taking a unit is a single UPDATE whose WHERE clause does the refill
@@ -59,16 +63,14 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
   return {
     async take(key, capacity, windowMilliseconds, now) {
       const rate = capacity / windowMilliseconds;
-      await createBucket(db, key, capacity, now);
+      await createBuckets(db, key, capacity, now);
       if ((await takeUnit(db, key, capacity, rate, now)).rows.length > 0) return ALLOWED;
-      const current = (await bucketByKey(db, key)).rows[0];
-      return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
+      return verdictOn((await bucketByKey(db, key)).rows[0], capacity, rate, now);
     },
 
     async hasUnit(key, capacity, windowMilliseconds, now) {
       const rate = capacity / windowMilliseconds;
-      const current = (await bucketByKey(db, key)).rows[0];
-      return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
+      return verdictOn((await bucketByKey(db, key)).rows[0], capacity, rate, now);
     },
 
     /**
