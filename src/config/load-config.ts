@@ -7,6 +7,8 @@ export interface Config {
   port: number;
   /** sqlite:<path> or postgres://... */
   databaseUrl: string;
+  /** PostgreSQL: run statements as named prepared statements (off for PgBouncer < 1.21 in transaction mode). */
+  databasePreparedStatements: boolean;
   /** Where the key file (and the default SQLite database) live. */
   dataDir: string;
   /** Base64 master key; overrides the key file (for clusters that distribute keys by secret store). */
@@ -45,6 +47,15 @@ function integer(env: Environment, name: string, fallback: number, min: number, 
   return value;
 }
 
+function flag(env: Environment, name: string, fallback: boolean, problems: string[]): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1' || raw === 'on') return true;
+  if (raw === 'false' || raw === '0' || raw === 'off') return false;
+  problems.push(`${name} must be true or false`);
+  return fallback;
+}
+
 function parseTrustProxy(raw: string | undefined): boolean | string | number {
   if (raw === undefined || raw === '' || raw === 'false') return false;
   if (raw === 'true') return true;
@@ -77,6 +88,7 @@ export function loadConfig(env: Environment): Readonly<Config> {
     host: env['MAILOTP_HOST'] || '127.0.0.1',
     port: integer(env, 'MAILOTP_PORT', 8080, 0, 65535, problems),
     databaseUrl,
+    databasePreparedStatements: flag(env, 'MAILOTP_DATABASE_PREPARED_STATEMENTS', true, problems),
     dataDir,
     masterKey,
     adminUser,

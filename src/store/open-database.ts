@@ -8,6 +8,7 @@ import pg from 'pg';
 import { OtpError } from '../core/errors.js';
 import type { Database, DialectName } from './schema.js';
 import { startSqliteCheckpointer } from './sqlite-checkpointer.js';
+import { StatementNames, withNamedStatements } from './named-statements.js';
 
 export interface OpenDatabase {
   db: Kysely<Database>;
@@ -92,18 +93,27 @@ export function openSqlite(path: string): OpenDatabase {
   };
 }
 
-export function openPostgres(connectionString: string, maxConnections = 10): OpenDatabase {
+export interface PostgresOptions {
+  maxConnections?: number;
+  /**
+   * Run statements as named prepared statements (the default). Off for a pooler that cannot keep them,
+   * such as PgBouncer before 1.21 in transaction mode.
+   */
+  preparedStatements?: boolean;
+}
+
+export function openPostgres(connectionString: string, { maxConnections = 10, preparedStatements = true }: PostgresOptions = {}): OpenDatabase {
   const pool = new pg.Pool({ connectionString, max: maxConnections, types: pgTypes() });
   // An idle client's connection can die (failover, restart, admin kill). Without a listener that error
   // would crash the process; the pool drops the client and the next query opens a new connection.
   pool.on('error', () => undefined);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparedStatements ? withNamedStatements(pool, new StatementNames()) : pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }
 
 /** `sqlite:./path.db`, `sqlite::memory:` or `postgres://...` / `postgresql://...`. */
-export function openDatabase(url: string): OpenDatabase {
+export function openDatabase(url: string, postgres: PostgresOptions = {}): OpenDatabase {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url);
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, postgres);
   throw new OtpError('CONFIG_INVALID', { detail: 'database url must start with sqlite: or postgres://' });
 }
