@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { round } from './latency.js';
 import { processTree } from './process-stats.js';
 
@@ -19,6 +19,13 @@ export interface LevelCpu {
   allCoresBusyPercent: number;
   /** The whole machine from /proc/stat: includes PostgreSQL and anything else that ran. */
   machineBusyPercent: number;
+  /**
+   * Time the hypervisor gave this VM's cores to other guests (/proc/stat "steal"), as a share of all core
+   * time in the level. Work that needs a core then waits: a level with much steal measures the neighbours.
+   */
+  stealPercent: number;
+  /** Local PostgreSQL server processes (command name "postgres"), ms per operation; 0 without any. */
+  postgresMs: number;
 }
 
 /** Clock ticks per second of /proc's utime and stime, read once; 100 on mainstream Linux builds. */
@@ -42,13 +49,38 @@ function statCpuMs(path: string): number {
   }
 }
 
-/** Busy and total ticks of all cores from the first line of /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
+export interface MachineTicks {
+  busy: number;
+  steal: number;
+  total: number;
+}
+
+/** Busy, stolen and total ticks of all cores from the first line of /proc/stat. */
+export function machineTicks(): MachineTicks {
   const [, ...values] = readFileSync('/proc/stat', 'utf8').slice(0, 200).split('\n')[0]!.trim().split(/\s+/);
   // user nice system idle iowait irq softirq steal (guest time is already inside user)
   const ticks = values.slice(0, 8).map(Number);
   const total = ticks.reduce((sum, value) => sum + value, 0);
-  return { busy: total - ticks[3]! - ticks[4]!, total };
+  return { busy: total - ticks[3]! - ticks[4]! - ticks[7]!, steal: ticks[7]!, total };
+}
+
+/** Stolen share of all core time between two readings, in percent. */
+export function stealPercentBetween(start: MachineTicks, end: MachineTicks): number {
+  return round((100 * (end.steal - start.steal)) / Math.max(1, end.total - start.total), 1);
+}
+
+/** CPU ms of every local process named "postgres" (the postmaster, its backends and helpers). */
+function postgresCpuMs(): number {
+  let totalMs = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') totalMs += statCpuMs(`/proc/${entry}/stat`);
+    } catch {
+      // ended while we looked
+    }
+  }
+  return totalMs;
 }
 
 export interface CpuMark {
@@ -57,7 +89,8 @@ export interface CpuMark {
   server: Map<number, { totalMs: number; mainMs: number }>;
   sinkMs: number;
   driver: NodeJS.CpuUsage;
-  machine: { busy: number; total: number };
+  machine: MachineTicks;
+  postgresMs: number;
 }
 
 /**
@@ -92,7 +125,8 @@ export class CpuMeter {
     }
     const sinkMs = statCpuMs(`/proc/${this.#sinkPid}/stat`);
     const machine = machineTicks();
-    return { ...(own ?? { atMs: performance.now(), driver: process.cpuUsage() }), server, sinkMs, machine };
+    const postgresMs = postgresCpuMs();
+    return { ...(own ?? { atMs: performance.now(), driver: process.cpuUsage() }), server, sinkMs, machine, postgresMs };
   }
 
   /** CPU since `start` per successful operation; undefined when none succeeded (there is nothing to divide by). */
@@ -117,6 +151,8 @@ export class CpuMeter {
       driverMs: perOperation(driverMs),
       allCoresBusyPercent: round((100 * (totalMs + sinkMs + driverMs)) / (elapsedMs * this.#cores), 1),
       machineBusyPercent: round((100 * (end.machine.busy - start.machine.busy)) / Math.max(1, end.machine.total - start.machine.total), 1),
+      stealPercent: stealPercentBetween(start.machine, end.machine),
+      postgresMs: perOperation(end.postgresMs - start.postgresMs),
     };
   }
 }

@@ -3,14 +3,18 @@ import { once } from 'node:events';
 import { HttpClient } from './http-client.js';
 import { round } from './latency.js';
 import { closedLoop } from './load.js';
+import { machineTicks, stealPercentBetween } from './cpu-usage.js';
 import { postgresUpdatesPerSecond, sqliteUpdatesPerSecond } from './db-limits.js';
 import type { BenchSettings } from './settings.js';
 
 /** The ceilings this machine puts on mailotp, measured in the same run as mailotp itself. */
 export interface Limits {
-  kdf: { perSecond: number; singleVerifyMs: number; threadPoolSize: number; inFlight: number };
+  /** stealPercent: the hypervisor's share of core time while it was measured (see LevelCpu). */
+  kdf: { perSecond: number; singleVerifyMs: number; threadPoolSize: number; inFlight: number; stealPercent: number };
   /** KDF verifications/s at the start and at the end of the run; `kdf` is the better of the two. */
   kdfMeasurements?: number[];
+  /** The steal while each of kdfMeasurements ran, in percent. */
+  kdfStealPercents?: number[];
   /** Bare fastify requests/s per concurrency level: the better of one process and a cluster of `cores` workers. */
   http: Record<number, number>;
   httpSingleProcess: Record<number, number>;
@@ -37,13 +41,15 @@ export async function measureKdf(settings: BenchSettings): Promise<Limits['kdf']
   const threadPoolSize = settings.cores;
   const inFlight = 2 * settings.cores;
   const { kdf } = settings;
+  const ticksBefore = machineTicks();
   const { message, stop } = await childResult<{ perSecond: number; singleMedianMs: number }>(
     './kdf-limit-process.js',
     [kdf.memoryKiB, kdf.iterations, kdf.parallelism, settings.limitDurationMs * 2, inFlight].map(String),
     { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize) },
   );
+  const stealPercent = stealPercentBetween(ticksBefore, machineTicks());
   await stop();
-  return { perSecond: round(message.perSecond, 1), singleVerifyMs: round(message.singleMedianMs, 1), threadPoolSize, inFlight };
+  return { perSecond: round(message.perSecond, 1), singleVerifyMs: round(message.singleMedianMs, 1), threadPoolSize, inFlight, stealPercent };
 }
 
 export async function measureBareHttp(settings: BenchSettings, workers: number): Promise<Record<number, number>> {
@@ -68,7 +74,7 @@ export async function measureBareHttp(settings: BenchSettings, workers: number):
 
 export async function measureLimits(settings: BenchSettings, log: (line: string) => void): Promise<Limits> {
   const kdf = await measureKdf(settings);
-  log(`  KDF: ${kdf.perSecond} verifications/s on ${settings.cores} cores; one verification ${kdf.singleVerifyMs} ms`);
+  log(`  KDF: ${kdf.perSecond} verifications/s on ${settings.cores} cores; one verification ${kdf.singleVerifyMs} ms; steal ${kdf.stealPercent}%`);
   const httpSingleProcess = await measureBareHttp(settings, 1);
   log(`  bare fastify, 1 process: ${JSON.stringify(httpSingleProcess)} req/s by concurrency`);
   const httpCluster = await measureBareHttp(settings, settings.cores);
