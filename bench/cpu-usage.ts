@@ -69,13 +69,20 @@ export function stealPercentBetween(start: MachineTicks, end: MachineTicks): num
   return round((100 * (end.steal - start.steal)) / Math.max(1, end.total - start.total), 1);
 }
 
-/** CPU ms of every local process named "postgres" (the postmaster, its backends and helpers). */
+/**
+ * CPU ms of every local process named "postgres" (the postmaster, its backends and helpers), with the
+ * time of those that ended: a backend that exits (the pool closes idle connections) moves its time into
+ * its parent's cutime and cstime (fields 16 and 17) once reaped, so the sum never drops.
+ */
 function postgresCpuMs(): number {
   let totalMs = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') totalMs += statCpuMs(`/proc/${entry}/stat`);
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      totalMs += ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND;
     } catch {
       // ended while we looked
     }

@@ -38,6 +38,8 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 export class RssSampler {
   #pids: number[];
   #peakSumKiB = 0;
+  /** The peak since startWindow(): one load level's own. */
+  #windowPeakKiB = 0;
   readonly #timer: NodeJS.Timeout;
   readonly #rootPid: number;
 
@@ -55,6 +57,17 @@ export class RssSampler {
   sample(): void {
     const sumKiB = this.#pids.reduce((sum, pid) => sum + statusKiB(pid, 'VmRSS'), 0);
     if (sumKiB > this.#peakSumKiB) this.#peakSumKiB = sumKiB;
+    if (sumKiB > this.#windowPeakKiB) this.#windowPeakKiB = sumKiB;
+  }
+
+  startWindow(): void {
+    this.#windowPeakKiB = 0;
+    this.sample();
+  }
+
+  windowPeakMiB(): number {
+    this.sample();
+    return Math.round(this.#windowPeakKiB / 102.4) / 10;
   }
 
   peakRssMiB(): number {

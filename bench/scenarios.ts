@@ -72,6 +72,8 @@ export interface LevelResult {
   cpu?: LevelCpu;
   /** The server's longest event-loop stall during this level (its /metrics, read before and after). */
   eventLoopMaxStallMs?: number;
+  /** The server's peak resident memory during this level (sampled every 100 ms), MiB. */
+  peakRssMiB?: number;
   /** transaction_id levels: the answer rate the pool was sized for, and the pool prefilled for the level. */
   pool?: { expectedPerSecond: number; size: number; prefillSeconds: number };
 }
@@ -182,7 +184,10 @@ export async function benchDatabase(
    * that prepare a level fall outside every window; they still count in the run's overall maximum.
    */
   const stallWindow = {
-    start: async (): Promise<void> => void (await admin.get('/metrics')),
+    start: async (): Promise<void> => {
+      await admin.get('/metrics');
+      rss.startWindow();
+    },
     read: async (): Promise<number | undefined> => {
       const response = await admin.get('/metrics');
       return typeof response.body === 'string' ? millisecondsOf(gaugeValue(response.body, 'mailotp_event_loop_recent_max_stall_seconds')) : undefined;
@@ -289,6 +294,7 @@ export async function benchDatabase(
         mail: undefined,
         bound,
         fractionOfBound: round(loop.perSecond / bound.perSecond, 3),
+        peakRssMiB: rss.windowPeakMiB(),
         ...extra,
       };
       results.push(result);
