@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Kysely, PostgresDialect, SqliteDialect, type Driver, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { OtpError } from '../core/errors.js';
@@ -55,6 +54,9 @@ function withStatementCache(database: SQLite.Database, maxStatements = 500): Sql
  * one statement or transaction per request. The connection itself is still taken and released as before,
  * so statements never interleave inside a transaction.
  */
+/** The next turn of the event loop; a bare promise (timers/promises' setImmediate also wires up abort signals). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 class TurnTakingSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     const driver = super.createDriver();

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import type { CompiledQuery, Compilable, Kysely, QueryResult } from 'kysely';
 import type { Database } from './schema.js';
 
 /** Stands for the i-th argument while a query is compiled. */
@@ -19,7 +19,7 @@ export type PreparedQuery<A extends readonly unknown[], R> = (db: Kysely<Databas
  * from rest arguments (one compiled form per count). An argument may appear any number of times.
  */
 export function prepareQuery<A extends readonly unknown[], R>(build: (db: Kysely<Database>, ...args: A) => Compilable<R>): PreparedQuery<A, R> {
-  const byDialect = new Map<unknown, Map<number, { sql: string; parameters: readonly unknown[] }>>();
+  const byDialect = new Map<unknown, Map<number, CompiledQuery<R>>>();
   return async (db, ...args) => {
     const dialect = db.getExecutor().adapter.constructor;
     let byCount = byDialect.get(dialect);
@@ -27,12 +27,13 @@ export function prepareQuery<A extends readonly unknown[], R>(build: (db: Kysely
     let compiled = byCount.get(args.length);
     if (!compiled) {
       const slots = args.map((_, index) => new Slot(index)) as unknown as A;
-      const query = build(db, ...slots).compile();
-      compiled = { sql: query.sql, parameters: query.parameters };
+      compiled = build(db, ...slots).compile();
       byCount.set(args.length, compiled);
     }
     const parameters = compiled.parameters.map((parameter) => (parameter instanceof Slot ? args[parameter.index] : parameter));
-    return db.executeQuery(CompiledQuery.raw(compiled.sql, parameters) as CompiledQuery<R>);
+    // The compiled query with this call's arguments. Its query node and id are shared by every call: the
+    // drivers read only the SQL and the parameters, and the id serves plugins, of which there are none.
+    return db.executeQuery({ sql: compiled.sql, query: compiled.query, queryId: compiled.queryId, parameters });
   };
 }
 
