@@ -7,7 +7,7 @@ import type { NewToken, Token, TokenFilter, TokenPage, TokenPatch } from './toke
 import type { NewUser, User, UserPatch, Realm, Resolver } from './users/user.js';
 import type { SmtpServer } from './settings/smtp-server.js';
 import type { AuditEvent } from './audit-event.js';
-import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from './delivery/outbox-entry.js';
+import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter, PendingOutboxCounts } from './delivery/outbox-entry.js';
 import type { DeliveryResult } from './delivery/deliver-outbox-entry.js';
 
 /** Wall-clock time. The core never reads the system clock itself, so tests can fix and advance time. */
@@ -130,7 +130,10 @@ export interface OutboxRepository {
   /** Owners currently holding leases. */
   listLeaseOwners(): Promise<string[]>;
   list(filter: OutboxFilter): Promise<OutboxEntry[]>;
+  /** Every row by state; reads the whole table (the admin API's outbox summary). */
   countByState(): Promise<OutboxCounts>;
+  /** Queued and deferred rows only, through the (state, next_attempt_at) index: what every scrape reads. */
+  countPending(): Promise<PendingOutboxCounts>;
   /** Sent and failed mails created before the cutoff; `batchSize` rows per statement. */
   deleteFinishedBefore(beforeMilliseconds: number, batchSize?: number): Promise<number>;
 }

@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { DeliveryState } from '../core/challenges/challenge.js';
-import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter } from '../core/delivery/outbox-entry.js';
+import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter, PendingOutboxCounts } from '../core/delivery/outbox-entry.js';
 import type { OutboxRepository } from '../core/ports.js';
 import { deleteInBatches } from './delete-in-batches.js';
 import { inTransaction } from './in-transaction.js';
@@ -154,6 +154,13 @@ export function createOutboxRepository(db: Kysely<Database>, dialect: DialectNam
       const rows = await db.selectFrom('outbox').select(['state', (eb) => eb.fn.countAll<number>().as('count')]).groupBy('state').execute();
       const counts: OutboxCounts = { queued: 0, deferred: 0, sent: 0, failed: 0 };
       for (const row of rows) if (row.state in counts) counts[row.state as keyof OutboxCounts] = Number(row.count);
+      return counts;
+    },
+
+    async countPending(): Promise<PendingOutboxCounts> {
+      const rows = await db.selectFrom('outbox').select(['state', (eb) => eb.fn.countAll<number>().as('count')]).where('state', 'in', PENDING).groupBy('state').execute();
+      const counts: PendingOutboxCounts = { queued: 0, deferred: 0 };
+      for (const row of rows) if (row.state in counts) counts[row.state as keyof PendingOutboxCounts] = Number(row.count);
       return counts;
     },
 

@@ -208,8 +208,8 @@ describe('two mailotp processes on one PostgreSQL database', { skip }, () => {
     for (const node of [a, b]) {
       const metrics = await node.get('/metrics');
       assert.equal(metrics.status, 200);
-      assert.equal(sample(metrics.text, 'mailotp_outbox_mails', 'state="sent"'), Number(sent[0]!.count), node.name);
       assert.equal(sample(metrics.text, 'mailotp_outbox_mails', 'state="queued"'), 0, node.name);
+      assert.equal(sample(metrics.text, 'mailotp_outbox_mails', 'state="deferred"'), 0, node.name);
       perNodeSent.push(sample(metrics.text, 'mailotp_mail_deliveries_total', 'result="sent"') ?? 0);
     }
     // Each node counts only its own deliveries; together they sent every mail in the shared outbox, and

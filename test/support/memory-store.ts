@@ -1,6 +1,6 @@
 import type { AuditEvent } from '../../src/core/audit-event.js';
 import type { Challenge, DeliveryState, NewChallenge } from '../../src/core/challenges/challenge.js';
-import { queuedEntry, type NewOutboxEntry, type OutboxCounts, type OutboxEntry, type OutboxFilter } from '../../src/core/delivery/outbox-entry.js';
+import { queuedEntry, type NewOutboxEntry, type OutboxCounts, type OutboxEntry, type OutboxFilter, type PendingOutboxCounts } from '../../src/core/delivery/outbox-entry.js';
 import { OtpError } from '../../src/core/errors.js';
 import type {
   AdminAccount,
@@ -460,6 +460,11 @@ export class MemoryStore implements Store {
       countByState: async (): Promise<OutboxCounts> => {
         const counts: OutboxCounts = { queued: 0, deferred: 0, sent: 0, failed: 0 };
         for (const entry of tables().outbox) counts[entry.state] += 1;
+        return counts;
+      },
+      countPending: async (): Promise<PendingOutboxCounts> => {
+        const counts: PendingOutboxCounts = { queued: 0, deferred: 0 };
+        for (const entry of tables().outbox) if (entry.state === 'queued' || entry.state === 'deferred') counts[entry.state] += 1;
         return counts;
       },
       deleteFinishedBefore: async (before): Promise<number> => {

@@ -44,6 +44,12 @@ export interface OutboxFilter {
   limit: number;
 }
 
+/** Mails still to send: what the metrics gauge shows (cheap to count, unlike the retained finished rows). */
+export interface PendingOutboxCounts {
+  queued: number;
+  deferred: number;
+}
+
 export interface OutboxCounts {
   queued: number;
   deferred: number;

@@ -94,10 +94,11 @@ for (const database of DATABASES) {
       assert.ok((metricValue(text, 'mailotp_mail_delivery_latency_seconds_sum') ?? 0) >= 61);
       assert.equal(metricValue(text, 'mailotp_validate_outcomes_total', { result: 'reject', reason: 'wrong_pin' }), 1);
       assert.equal(metricValue(text, 'mailotp_validate_outcomes_total', { result: 'challenge', reason: 'triggered' }), 3);
-      assert.equal(metricValue(text, 'mailotp_outbox_mails', { state: 'sent' }), 2);
-      assert.equal(metricValue(text, 'mailotp_outbox_mails', { state: 'failed' }), 1);
       assert.equal(metricValue(text, 'mailotp_outbox_mails', { state: 'queued' }), 0);
       assert.equal(metricValue(text, 'mailotp_outbox_mails', { state: 'deferred' }), 0);
+      // Finished mails are the deliveries counter's: the gauge never reads the retained rows.
+      assert.equal(metricValue(text, 'mailotp_outbox_mails', { state: 'sent' }), undefined);
+      assert.equal(metricValue(text, 'mailotp_outbox_mails', { state: 'failed' }), undefined);
       for (const otp of otps) assert.ok(!text.includes(otp), 'an OTP in the metrics');
       assert.ok(!text.includes(PIN) && !text.includes('not-the-pin'), 'a PIN in the metrics');
     });

@@ -41,6 +41,27 @@ for (const database of DATABASES) {
       assert.equal(left.filter((entry) => entry.id.startsWith('new')).length, 30, 'finished mails within retention stay');
     });
 
+    it('counts the mails still to send apart from the retained finished ones, through an index on state', async () => {
+      const db = t.composed.database.db;
+      const outbox = createOutboxRepository(db, t.composed.database.dialect);
+      const before = await outbox.countByState();
+      const at = t.clock.nowMilliseconds() + 86_400_000; // not due, so the running worker leaves them alone
+      const rows = [
+        ...Array.from({ length: 3 }, (_, index) => ({ ...row(`count-q-${index}`, 'queued', at), next_attempt_at: at })),
+        ...Array.from({ length: 2 }, (_, index) => ({ ...row(`count-d-${index}`, 'deferred', at), next_attempt_at: at })),
+        ...Array.from({ length: 7 }, (_, index) => row(`count-s-${index}`, 'sent', at)),
+      ];
+      await db.insertInto('outbox').values(rows as never).execute();
+      assert.deepEqual(await outbox.countPending(), { queued: before.queued + 3, deferred: before.deferred + 2 });
+      const after = await outbox.countByState();
+      assert.equal(after.sent, before.sent + 7, 'the full count still sees every row');
+      await db.deleteFrom('outbox').where('id', 'like', 'count-%').execute();
+      if (database === 'sqlite') {
+        const plan = await sql<{ detail: string }>`explain query plan select state, count(*) from outbox where state in ('queued', 'deferred') group by state`.execute(db);
+        assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /SEARCH outbox USING (COVERING )?INDEX outbox_(due|finished)_index \(state=\?\)/);
+      }
+    });
+
     it('finds what to delete through the (state, created_at) index, not by walking every finished row', { skip: database !== 'sqlite' && 'SQLite plan' }, async () => {
       const plan = await sql<{ detail: string }>`explain query plan select id from outbox where state in ('sent', 'failed') and created_at < ${t.clock.nowMilliseconds()} limit 1000`.execute(t.composed.database.db);
       assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /outbox_finished_index \(state=\? AND created_at<\?\)/);
