@@ -1,3 +1,5 @@
+import { nextTurn } from './next-turn.js';
+
 /**
  * Runs `deleteBatch` (which deletes at most `batchSize` rows and says how many) until a batch comes back
  * short, with the event loop free between batches: a cleanup that finds a large backlog (the first after
@@ -9,6 +11,6 @@ export async function deleteInBatches(batchSize: number, deleteBatch: (limit: nu
     const count = await deleteBatch(batchSize);
     deleted += count;
     if (count < batchSize) return deleted;
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
 }

@@ -8,6 +8,7 @@ import { OtpError } from '../core/errors.js';
 import type { Database, DialectName } from './schema.js';
 import { startSqliteCheckpointer } from './sqlite-checkpointer.js';
 import { StatementNames, withNamedStatements } from './named-statements.js';
+import { nextTurn } from './next-turn.js';
 
 export interface OpenDatabase {
   db: Kysely<Database>;
@@ -54,9 +55,6 @@ function withStatementCache(database: SQLite.Database, maxStatements = 500): Sql
  * one statement or transaction per request. The connection itself is still taken and released as before,
  * so statements never interleave inside a transaction.
  */
-/** The next turn of the event loop; a bare promise (timers/promises' setImmediate also wires up abort signals). */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 class TurnTakingSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     const driver = super.createDriver();
