@@ -59,7 +59,7 @@ interface Pending {
 class AuditBatcher {
   readonly #db: Kysely<Database>;
   readonly #maxRows: number;
-  #queue: Pending[] = [];
+  readonly #queue: Pending[] = [];
   #isScheduled = false;
 
   constructor(db: Kysely<Database>, maxRows: number) {
