@@ -38,12 +38,16 @@ const TICKS_PER_SECOND = ((): number => {
   }
 })();
 
-/** utime + stime of a /proc stat file in ms (fields 14 and 15; the name in field 2 may hold spaces). */
-function statCpuMs(path: string): number {
+/**
+ * utime + stime of a /proc stat file in ms (fields 14 and 15; the name in field 2 may hold spaces), and with
+ * `withReapedChildren` cutime + cstime too (16 and 17: the time of children it has waited for).
+ */
+function statCpuMs(path: string, withReapedChildren = false): number {
   try {
     const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    const own = Number(fields[11]) + Number(fields[12]);
+    return ((withReapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) * 1000) / TICKS_PER_SECOND;
   } catch {
     return 0; // the process or thread ended while we looked
   }
@@ -79,10 +83,7 @@ function postgresCpuMs(): number {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      totalMs += ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND;
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') totalMs += statCpuMs(`/proc/${entry}/stat`, true);
     } catch {
       // ended while we looked
     }
