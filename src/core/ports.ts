@@ -218,8 +218,10 @@ export interface RealmRepository {
 }
 
 export interface SettingRepository {
-  /** Every stored setting: key -> stored text (secrets still sealed). */
-  /** Every stored setting. Read-only: a caching repository hands the same map to every caller until it changes. */
+  /**
+   * Every stored setting: key -> stored text (secrets still sealed). Read-only: a caching repository hands
+   * the same map to every caller until it changes.
+   */
   getAll(): Promise<ReadonlyMap<string, string>>;
   setMany(entries: ReadonlyMap<string, string>, nowMilliseconds: number): Promise<void>;
   delete(key: string): Promise<boolean>;
