@@ -143,13 +143,11 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
         isWaitingForRoom = true;
         break;
       }
-      inFlight += room;
-      let due: OutboxEntry[] = [];
-      try {
-        due = await deps.store.outbox.claimDue(owner, deps.clock.nowMilliseconds(), options.leaseMilliseconds, room);
-      } finally {
-        endSends(room - due.length);
-      }
+      // The room is not held while the claim runs. Held, it turned away every hand-off committed meanwhile:
+      // each such mail was queued unleased and called for the next claim, a chain that kept claiming at half
+      // the trigger rate under steady load. Hand-offs during a claim can overshoot batchSize by that much.
+      const due = await deps.store.outbox.claimDue(owner, deps.clock.nowMilliseconds(), options.leaseMilliseconds, room);
+      inFlight += due.length;
       const batch = (await Promise.all(due.map(send))).filter((result): result is DeliveryResult => result !== undefined);
       results.push(...batch);
       if (due.length < room || isStopped) break;
