@@ -81,8 +81,6 @@ export interface TokenRepository {
   delete(id: number): Promise<void>;
   /** fail_count + 1 on each token, never past its max_fail_count (one conditional statement each). */
   recordFailure(ids: readonly number[], nowMilliseconds: number): Promise<void>;
-  /** fail_count := 0 and the success counters + 1. */
-  recordSuccess(id: number, nowMilliseconds: number): Promise<void>;
   /**
    * failcounter_clear_timeout: fail_count := 0 if the token is at its limit and its last failure is at or
    * before `lastFailureAtOrBefore`. Returns whether it was cleared (one conditional statement).
@@ -98,10 +96,11 @@ export interface ChallengeRepository {
   findOpenByToken(tokenId: number, nowMilliseconds: number): Promise<Challenge[]>;
   listByToken(tokenId: number): Promise<Challenge[]>;
   /**
-   * Marks the challenge used if, at this instant, it is unused, unexpired, has guesses left and its token
-   * is active and below its fail limit. One conditional UPDATE: of parallel callers exactly one wins.
+   * A correct answer: marks the challenge used if, at this instant, it is unused, unexpired, has guesses
+   * left and its token is active and below its fail limit, and then records the token's success (fail
+   * counter cleared, use counters + 1). Both or neither, and of parallel callers exactly one wins.
    */
-  consume(id: string, nowMilliseconds: number): Promise<boolean>;
+  redeem(id: string, nowMilliseconds: number): Promise<boolean>;
   /** wrong_count + 1 unless the guess budget is already spent. */
   recordWrongAnswer(id: string): Promise<void>;
   setDeliveryState(id: string, state: DeliveryState): Promise<void>;
@@ -143,6 +142,19 @@ export interface BucketRequest {
   key: string;
   capacity: number;
   windowMilliseconds: number;
+}
+
+export interface SendVerdict {
+  isAllowed: boolean;
+  /** When refused: seconds until every refusing bucket has its units again. */
+  retryAfterSeconds: number;
+}
+
+/** What one trigger writes: its challenges, their mails, and the send-limit units they spend. */
+export interface ChallengeBatch {
+  buckets: readonly BucketRequest[];
+  challenges: readonly NewChallenge[];
+  mails: readonly NewOutboxEntry[];
 }
 
 /** Token buckets shared by every node (the rows live in the database). */
@@ -198,6 +210,8 @@ export interface OutboxReservation {
 
 export interface UserRepository {
   findByLogin(resolver: string, login: string): Promise<User | undefined>;
+  /** The user and the tokens they own (by token id), in one read: every /validate/check by user name. */
+  findByLoginWithTokens(resolver: string, login: string): Promise<{ user: User; tokens: Token[] } | undefined>;
   findById(resolver: string, id: string): Promise<User | undefined>;
   list(resolvers: readonly string[], loginPattern?: string): Promise<User[]>;
   insert(user: NewUser): Promise<User>;
@@ -265,5 +279,10 @@ export interface Store {
   readonly audit: AuditRepository;
   readonly outbox: OutboxRepository;
   readonly rateLimits: RateLimitRepository;
+  /**
+   * Takes one unit from every bucket (RateLimitRepository.takeAll) and stores the challenges and their
+   * mails, all or nothing: when a bucket cannot pay, nothing is written. Atomic, also across nodes.
+   */
+  queueChallenges(batch: ChallengeBatch, nowMilliseconds: number): Promise<SendVerdict>;
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T>;
 }

@@ -1,9 +1,10 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely, QueryCreator } from 'kysely';
 import type { Challenge, DeliveryState, NewChallenge } from '../core/challenges/challenge.js';
 import type { ChallengeRepository } from '../core/ports.js';
 import { deleteInBatches } from './delete-in-batches.js';
+import { inTransaction } from './in-transaction.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
-import type { ChallengeRow, Database } from './schema.js';
+import type { ChallengeRow, Database, DialectName } from './schema.js';
 
 function toChallenge(row: ChallengeRow): Challenge {
   return {
@@ -23,8 +24,8 @@ function toChallenge(row: ChallengeRow): Challenge {
 /** The hot path of /validate/check (prepared: see prepared-query.ts). */
 const challengesByTransaction = prepareQuery((db, transactionId: string) => db.selectFrom('challenge').selectAll().where('transaction_id', '=', transactionId));
 
-/** One statement decides: used, expired, out of guesses, or its token disabled or locked meanwhile. */
-const consumeChallenge = prepareQuery((db, id: string, nowMilliseconds: number) =>
+/** One condition decides: used, expired, out of guesses, or its token disabled or locked meanwhile. */
+const consumeChallenge = (db: QueryCreator<Database>, id: string, nowMilliseconds: number) =>
   db
     .updateTable('challenge')
     .set({ used_at: nowMilliseconds })
@@ -44,7 +45,29 @@ const consumeChallenge = prepareQuery((db, id: string, nowMilliseconds: number) 
           .whereRef('token.fail_count', '<', 'token.max_fail_count'),
       ),
     )
-    .returning('id'));
+    .returning('token_id');
+
+/** A successful authentication: the fail counter cleared, the use counters one up. */
+const successCounters = (nowMilliseconds: number) => (eb: ExpressionBuilder<Database, 'token'>) => ({
+  fail_count: 0,
+  count: eb('count', '+', 1),
+  count_auth: eb('count_auth', '+', 1),
+  count_auth_success: eb('count_auth_success', '+', 1),
+  fail_count_updated_at: nowMilliseconds,
+});
+
+/** PostgreSQL: the consume and its token's success in one statement (a data-modifying CTE), so one round trip. */
+const redeemInOneStatement = prepareQuery((db, id: string, nowMilliseconds: number) =>
+  db
+    .with('used', (qb) => consumeChallenge(qb, id, nowMilliseconds))
+    .updateTable('token')
+    .set(successCounters(nowMilliseconds))
+    .where('token.id', 'in', (eb) => eb.selectFrom('used').select('used.token_id'))
+    .returning('token.id'));
+
+/** SQLite (no DML in a WITH clause): the two statements, in one transaction. */
+const consumeOnly = prepareQuery((db, id: string, nowMilliseconds: number) => consumeChallenge(db, id, nowMilliseconds));
+const recordSuccessOf = prepareQuery((db, tokenId: number, nowMilliseconds: number) => db.updateTable('token').set(successCounters(nowMilliseconds)).where('id', '=', tokenId));
 
 /** Every PIN check of a token with an open challenge, and every trigger, asks this (prepared). */
 const openChallengesOfToken = prepareQuery((db, tokenId: number, nowMilliseconds: number) =>
@@ -68,7 +91,7 @@ const insertChallenges = prepareQuery((db, ...values: Array<ChallengeValues[numb
     })),
   ));
 
-export function createChallengeRepository(db: Kysely<Database>): ChallengeRepository {
+export function createChallengeRepository(db: Kysely<Database>, dialect: DialectName): ChallengeRepository {
   return {
     async insert(challenges: readonly NewChallenge[]): Promise<void> {
       if (challenges.length === 0) return;
@@ -96,9 +119,13 @@ export function createChallengeRepository(db: Kysely<Database>): ChallengeReposi
       return rows.map(toChallenge);
     },
 
-    async consume(id: string, nowMilliseconds: number): Promise<boolean> {
-      const row = (await consumeChallenge(db, id, nowMilliseconds)).rows[0];
-      return row !== undefined;
+    async redeem(id: string, nowMilliseconds: number): Promise<boolean> {
+      if (dialect === 'postgres') return (await redeemInOneStatement(db, id, nowMilliseconds)).rows.length > 0;
+      return inTransaction(db, async (trx) => {
+        const used = (await consumeOnly(trx, id, nowMilliseconds)).rows[0];
+        if (used) await recordSuccessOf(trx, Number(used.token_id), nowMilliseconds);
+        return used !== undefined;
+      });
     },
 
     async recordWrongAnswer(id: string): Promise<void> {

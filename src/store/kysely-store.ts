@@ -12,6 +12,7 @@ import { createSettingRepository } from './setting-repository.js';
 import { createSmtpServerRepository } from './smtp-server-repository.js';
 import { createTokenRepository } from './token-repository.js';
 import { createUserRepository } from './user-repository.js';
+import { createChallengeQueue } from './queue-challenges.js';
 import { cacheRealms, cacheSettings, ReadCache } from './read-cache.js';
 
 /**
@@ -21,7 +22,7 @@ import { cacheRealms, cacheSettings, ReadCache } from './read-cache.js';
 export function createKyselyStore(db: Kysely<Database>, dialect: DialectName, now: () => number, cache = new ReadCache()): Store {
   return {
     tokens: createTokenRepository(db),
-    challenges: createChallengeRepository(db),
+    challenges: createChallengeRepository(db, dialect),
     users: createUserRepository(db, now),
     realms: cacheRealms(createRealmRepository(db), cache),
     settings: cacheSettings(createSettingRepository(db), cache),
@@ -30,6 +31,7 @@ export function createKyselyStore(db: Kysely<Database>, dialect: DialectName, no
     audit: createAuditRepository(db),
     outbox: createOutboxRepository(db, dialect),
     rateLimits: createRateLimitRepository(db, dialect),
+    queueChallenges: createChallengeQueue(db, dialect),
     transaction: <T>(work: (store: Store) => Promise<T>): Promise<T> => inTransaction(db, (trx) => work(createKyselyStore(trx, dialect, now, cache))),
   };
 }

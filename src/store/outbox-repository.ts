@@ -1,4 +1,4 @@
-import type { ExpressionBuilder, Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely, QueryCreator } from 'kysely';
 import type { DeliveryState } from '../core/challenges/challenge.js';
 import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter, PendingOutboxCounts } from '../core/delivery/outbox-entry.js';
 import type { OutboxRepository } from '../core/ports.js';
@@ -32,16 +32,44 @@ function toEntry(row: OutboxRow): OutboxEntry {
 }
 
 /**
- * Ends a delivery attempt for good (prepared: every mail passes here). `sentAt` is null for a failure.
- * The content holds the code: erased the moment it is no longer needed.
+ * Ends a delivery attempt for good. `sentAt` is null for a failure. The content holds the code: erased
+ * the moment it is no longer needed.
  */
-const finishDelivery = prepareQuery((db, id: string, state: string, attempts: number, error: string | null, sentAt: number | null) =>
+const finishDelivery = (db: QueryCreator<Database>, id: string, state: string, attempts: number, error: string | null, sentAt: number | null) =>
   db
     .updateTable('outbox')
     .set({ state, attempts, sealed_content: '', lease_owner: null, lease_expires_at: null, last_error: error, sent_at: sentAt })
     .where('id', '=', id)
-    .where('state', 'in', PENDING));
+    .where('state', 'in', PENDING);
 
+/** A failed attempt that will be retried at `nextAttemptAt`; the lease is released. */
+const deferDelivery = (db: QueryCreator<Database>, id: string, attempts: number, nextAttemptAt: number, error: string) =>
+  db
+    .updateTable('outbox')
+    .set({ state: 'deferred', attempts, next_attempt_at: nextAttemptAt, last_error: error, lease_owner: null, lease_expires_at: null })
+    .where('id', '=', id)
+    .where('state', 'in', PENDING);
+
+/**
+ * PostgreSQL, every mail passes here: the outbox row and its challenge's visible state in one statement
+ * (a data-modifying CTE), one round trip instead of BEGIN, two UPDATEs and COMMIT.
+ */
+const finishInOneStatement = prepareQuery((db, id: string, state: string, attempts: number, error: string | null, sentAt: number | null) =>
+  db
+    .with('ended', (qb) => finishDelivery(qb, id, state, attempts, error, sentAt).returning('id'))
+    .updateTable('challenge')
+    .set({ delivery_state: state })
+    .where('challenge.id', 'in', (eb) => eb.selectFrom('ended').select('ended.id')));
+const deferInOneStatement = prepareQuery((db, id: string, attempts: number, nextAttemptAt: number, error: string) =>
+  db
+    .with('ended', (qb) => deferDelivery(qb, id, attempts, nextAttemptAt, error).returning('id'))
+    .updateTable('challenge')
+    .set({ delivery_state: 'deferred' })
+    .where('challenge.id', 'in', (eb) => eb.selectFrom('ended').select('ended.id')));
+
+/** SQLite (no DML in a WITH clause): the same two updates in one transaction. */
+const finishOnly = prepareQuery((db, id: string, state: string, attempts: number, error: string | null, sentAt: number | null) =>
+  finishDelivery(db, id, state, attempts, error, sentAt));
 const setChallengeDeliveryState = prepareQuery((db, id: string, state: string) => db.updateTable('challenge').set({ delivery_state: state }).where('id', '=', id));
 
 const insertEntry = prepareQuery((
@@ -57,8 +85,13 @@ const insertEntry = prepareQuery((
 export function createOutboxRepository(db: Kysely<Database>, dialect: DialectName): OutboxRepository {
   /** Ends a delivery: the outbox row and its challenge's visible state change together. */
   async function finish(id: string, state: 'sent' | 'failed', error: string | null, nowMilliseconds: number, attempts: number): Promise<void> {
+    const sentAt = state === 'sent' ? nowMilliseconds : null;
+    if (dialect === 'postgres') {
+      await finishInOneStatement(db, id, state, attempts, error, sentAt);
+      return;
+    }
     await inTransaction(db, async (trx) => {
-      const result = await finishDelivery(trx, id, state, attempts, error, state === 'sent' ? nowMilliseconds : null);
+      const result = await finishOnly(trx, id, state, attempts, error, sentAt);
       if (Number(result.numAffectedRows ?? 0) > 0) await setChallengeDeliveryState(trx, id, state);
     });
   }
@@ -114,14 +147,13 @@ export function createOutboxRepository(db: Kysely<Database>, dialect: DialectNam
     markFailed: (id, error, nowMilliseconds, attempts) => finish(id, 'failed', error, nowMilliseconds, attempts),
 
     async markDeferred(id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
+      if (dialect === 'postgres') {
+        await deferInOneStatement(db, id, attempts, nextAttemptAt, error);
+        return;
+      }
       await inTransaction(db, async (trx) => {
-        await trx
-          .updateTable('outbox')
-          .set({ state: 'deferred', attempts, next_attempt_at: nextAttemptAt, last_error: error, lease_owner: null, lease_expires_at: null })
-          .where('id', '=', id)
-          .where('state', 'in', PENDING)
-          .execute();
-        await trx.updateTable('challenge').set({ delivery_state: 'deferred' }).where('id', '=', id).execute();
+        const result = await deferDelivery(trx, id, attempts, nextAttemptAt, error).executeTakeFirst();
+        if (Number(result.numUpdatedRows) > 0) await setChallengeDeliveryState(trx, id, 'deferred');
       });
     },
 

@@ -1,10 +1,10 @@
 import { sql, type Kysely } from 'kysely';
-import type { RateLimitRepository } from '../core/ports.js';
+import type { BucketRequest, RateLimitRepository } from '../core/ports.js';
 import { inTransaction } from './in-transaction.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
 import type { Database, DialectName } from './schema.js';
 
-const ALLOWED = Object.freeze({ isAllowed: true, retryAfterSeconds: 0 });
+export const ALLOWED = Object.freeze({ isAllowed: true, retryAfterSeconds: 0 });
 
 function refilled(units: number, updatedAt: number, capacity: number, ratePerMillisecond: number, now: number): number {
   return Math.min(capacity, units + Math.max(0, now - updatedAt) * ratePerMillisecond);
@@ -15,7 +15,7 @@ function verdictOn(current: { units: number; updated_at: number } | undefined, c
   return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
 }
 
-function verdict(available: number, ratePerMillisecond: number, needed = 1): { isAllowed: boolean; retryAfterSeconds: number } {
+export function verdict(available: number, ratePerMillisecond: number, needed = 1): { isAllowed: boolean; retryAfterSeconds: number } {
   if (available >= needed) return ALLOWED;
   return { isAllowed: false, retryAfterSeconds: Math.max(1, Math.ceil((needed - available) / ratePerMillisecond / 1000)) };
 }
@@ -37,6 +37,17 @@ const takeUnit = prepareQuery((db, key: string, capacity: number, rate: number, 
     .where(sql<boolean>`${available} >= 1`)
     .returning('units');
 });
+
+/** The buckets asked for, each key once: a key named twice (two tokens mailing one address) pays once per mail. */
+export function mergeBuckets(buckets: readonly BucketRequest[]): Array<{ key: string; capacity: number; rate: number; needed: number }> {
+  const wanted = new Map<string, { key: string; capacity: number; rate: number; needed: number }>();
+  for (const { key, capacity, windowMilliseconds } of buckets) {
+    const seen = wanted.get(key);
+    if (seen) seen.needed += 1;
+    else wanted.set(key, { key, capacity, rate: capacity / windowMilliseconds, needed: 1 });
+  }
+  return [...wanted.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
 
 type BucketValues = [key: string, units: number, updatedAt: number];
 
@@ -80,14 +91,8 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
      */
     async takeAll(buckets, now) {
       if (buckets.length === 0) return ALLOWED;
-      // A key named twice (two tokens mailing one address) pays once per mail.
-      const wanted = new Map<string, { capacity: number; rate: number; needed: number }>();
-      for (const { key, capacity, windowMilliseconds } of buckets) {
-        const seen = wanted.get(key);
-        if (seen) seen.needed += 1;
-        else wanted.set(key, { capacity, rate: capacity / windowMilliseconds, needed: 1 });
-      }
-      const keys = [...wanted.keys()].sort();
+      const wanted = new Map(mergeBuckets(buckets).map((bucket) => [bucket.key, bucket]));
+      const keys = [...wanted.keys()];
       return inTransaction(db, async (trx) => {
         await createBuckets(trx, ...keys.flatMap((key) => [key, wanted.get(key)!.capacity, now]));
         const { rows } = await (dialect === 'postgres' ? lockBucketsByKeys : bucketsByKeys)(trx, ...keys);

@@ -7,7 +7,7 @@ import type { Database, TokenRow } from './schema.js';
 import { isUniqueViolation } from './unique-violation.js';
 import { matchesWildcard } from './wildcard.js';
 
-function toToken(row: TokenRow): Token {
+export function toToken(row: TokenRow): Token {
   return {
     id: Number(row.id),
     serial: row.serial,
@@ -35,18 +35,6 @@ const SORT_COLUMNS = { serial: 'serial', id: 'id', failcount: 'fail_count', desc
 /** The hot path of /validate/check (prepared: see prepared-query.ts). */
 const tokensByOwner = prepareQuery((db, resolver: string, userId: string) =>
   db.selectFrom('token').selectAll().where('user_resolver', '=', resolver).where('user_id', '=', userId).orderBy('id'));
-
-const recordTokenSuccess = prepareQuery((db, id: number, nowMilliseconds: number) =>
-  db
-    .updateTable('token')
-    .set((eb) => ({
-      fail_count: 0,
-      count: eb('count', '+', 1),
-      count_auth: eb('count_auth', '+', 1),
-      count_auth_success: eb('count_auth_success', '+', 1),
-      fail_count_updated_at: nowMilliseconds,
-    }))
-    .where('id', '=', id));
 
 /** The bound lives in the WHERE clause, so parallel failures cannot push the counter past the limit. */
 const recordTokenFailures = prepareQuery((db, nowMilliseconds: number, ...ids: number[]) =>
@@ -165,10 +153,6 @@ export function createTokenRepository(db: Kysely<Database>): TokenRepository {
         .where('fail_count_updated_at', '<=', lastFailureAtOrBefore)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
-    },
-
-    async recordSuccess(id: number, nowMilliseconds: number): Promise<void> {
-      await recordTokenSuccess(db, id, nowMilliseconds);
     },
   };
 }

@@ -6,10 +6,12 @@ import type {
   AdminAccount,
   AdminRepository,
   AuditRepository,
+  ChallengeBatch,
   ChallengeRepository,
   OutboxRepository,
   RateLimitRepository,
   RealmRepository,
+  SendVerdict,
   SettingRepository,
   SmtpServerRepository,
   Store,
@@ -68,7 +70,7 @@ function wildcardToRegExp(pattern: string): RegExp {
 const SORT_KEYS = { serial: 'serial', id: 'id', failcount: 'failCount', description: 'description' } as const;
 
 /**
- * The Store port in memory, with the Kysely store's semantics: the conditional updates (consume,
+ * The Store port in memory, with the Kysely store's semantics: the conditional updates (redeem,
  * recordFailure, recordWrongAnswer) check the same conditions in the same single step, unique keys
  * raise the same OtpErrors, and reads return copies so the core cannot mutate stored rows.
  */
@@ -108,6 +110,16 @@ export class MemoryStore implements Store {
       this.#tables = snapshot;
       throw error;
     }
+  }
+
+  async queueChallenges(batch: ChallengeBatch, nowMilliseconds: number): Promise<SendVerdict> {
+    return this.transaction(async (store) => {
+      const verdict = await store.rateLimits.takeAll(batch.buckets, nowMilliseconds);
+      if (!verdict.isAllowed) return verdict;
+      await store.challenges.insert(batch.challenges);
+      for (const mail of batch.mails) await store.outbox.insert(mail);
+      return verdict;
+    });
   }
 
   /** Every stored value as one text, for tests that prove a secret was never written. */
@@ -197,15 +209,6 @@ export class MemoryStore implements Store {
         row.failCount = 0;
         return true;
       },
-      recordSuccess: async (id: number, nowMilliseconds: number): Promise<void> => {
-        const row = find(id);
-        if (!row) return;
-        row.failCount = 0;
-        row.count += 1;
-        row.countAuth += 1;
-        row.countAuthSuccess += 1;
-        row.failCountUpdatedAt = nowMilliseconds;
-      },
     };
   }
 
@@ -240,13 +243,18 @@ export class MemoryStore implements Store {
           .filter((challenge) => challenge.tokenId === tokenId)
           .sort(byNewestFirst)
           .map((challenge) => ({ ...challenge })),
-      consume: async (id: string, nowMilliseconds: number): Promise<boolean> => {
+      redeem: async (id: string, nowMilliseconds: number): Promise<boolean> => {
         const challenge = find(id);
         if (!challenge || challenge.usedAt !== null || challenge.expiresAt <= nowMilliseconds) return false;
         if (challenge.wrongCount >= challenge.maxWrongCount) return false;
         const token = this.#tables.tokens.find((row) => row.id === challenge.tokenId);
         if (!token || !token.isActive || token.isRevoked || token.isLocked || token.failCount >= token.maxFailCount) return false;
         challenge.usedAt = nowMilliseconds;
+        token.failCount = 0;
+        token.count += 1;
+        token.countAuth += 1;
+        token.countAuthSuccess += 1;
+        token.failCountUpdatedAt = nowMilliseconds;
         return true;
       },
       recordWrongAnswer: async (id: string): Promise<void> => {
@@ -275,6 +283,10 @@ export class MemoryStore implements Store {
       findByLogin: async (resolver: string, login: string): Promise<User | undefined> => {
         const user = find(resolver, login);
         return user && { ...user };
+      },
+      findByLoginWithTokens: async (resolver: string, login: string) => {
+        const user = find(resolver, login);
+        return user && { user: { ...user }, tokens: await this.tokens.findByOwner(user.resolver, user.id) };
       },
       findById: async (resolver: string, id: string): Promise<User | undefined> => {
         const user = this.#tables.users.find((row) => row.resolver === resolver && row.id === id);

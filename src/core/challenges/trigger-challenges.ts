@@ -2,7 +2,7 @@ import type { CoreDeps } from '../deps.js';
 import { deliverOutboxEntry, type DeliveryResult } from '../delivery/deliver-outbox-entry.js';
 import { sealMailContent } from '../delivery/mail-content.js';
 import { queuedEntry, type NewOutboxEntry } from '../delivery/outbox-entry.js';
-import { takeSendAllowance } from '../limits/send-limits.js';
+import { sendLimitBuckets } from '../limits/send-limits.js';
 import { generateId, generateOtp, generateTransactionId } from '../otp/generate-otp.js';
 import { parseBoolean, readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
 import type { Token } from '../tokens/token.js';
@@ -114,21 +114,19 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
       },
     };
   });
-  // The send limits are charged in the transaction that queues the mails: units are spent if and only
-  // if mails are queued (none without a recipient), and a refusal leaves no challenge behind.
+  // The send limits are charged as the mails are queued: units are spent if and only if mails are queued
+  // (none without a recipient), and a refusal leaves no challenge behind.
   let retryAfterSeconds: number | undefined;
   try {
-    retryAfterSeconds = prepared.length === 0 ? undefined : await deps.store.transaction(async (store) => {
-      const refusal = await takeSendAllowance(store.rateLimits, settings, {
+    if (prepared.length > 0) {
+      const buckets = sendLimitBuckets(settings, {
         userKey: owner ? `${owner.resolver}:${owner.userId}` : undefined,
         recipients: prepared.map((entry) => entry.mail.recipient),
         clientIp: context.clientIp,
-      }, now);
-      if (refusal !== undefined) return refusal;
-      await store.challenges.insert(prepared.map((entry) => entry.challenge));
-      for (const entry of prepared) await store.outbox.insert(entry.mail);
-      return undefined;
-    });
+      });
+      const verdict = await deps.store.queueChallenges({ buckets, challenges: prepared.map((entry) => entry.challenge), mails: prepared.map((entry) => entry.mail) }, now);
+      if (!verdict.isAllowed) retryAfterSeconds = verdict.retryAfterSeconds;
+    }
   } catch (error) {
     reservation?.release();
     throw error;

@@ -1,4 +1,4 @@
-import type { RateLimitRepository } from '../ports.js';
+import type { BucketRequest } from '../ports.js';
 import type { SystemSettings } from '../settings/system-settings.js';
 import type { Rate } from './rate.js';
 
@@ -11,29 +11,21 @@ export interface SendSubject {
 
 /**
  * Against email bombing: one unit from each bucket that applies (user, every recipient address, client
- * address, everyone). Returns undefined when all allowed, else the seconds until every refusing bucket
- * has a unit again.
+ * address, everyone), as Store.queueChallenges takes them.
  *
- * All or nothing (RateLimitRepository.takeAll): a refused request sends nothing, so it must not spend
- * the units of the buckets that would have let it through. Otherwise one client past its own limit would
- * keep emptying the global bucket (everyone's mail), and a user past theirs would keep emptying the
- * client's. Run inside the transaction that queues the mail, the units are spent exactly when it is.
+ * All or nothing: a refused request sends nothing, so it must not spend the units of the buckets that
+ * would have let it through. Otherwise one client past its own limit would keep emptying the global
+ * bucket (everyone's mail), and a user past theirs would keep emptying the client's. Taken as the mails
+ * are queued, the units are spent exactly when they are.
  */
-export async function takeSendAllowance(
-  rateLimits: RateLimitRepository,
-  settings: SystemSettings,
-  subject: SendSubject,
-  nowMilliseconds: number,
-): Promise<number | undefined> {
+export function sendLimitBuckets(settings: SystemSettings, subject: SendSubject): BucketRequest[] {
   const candidates: Array<[string, Rate | undefined]> = [
     ...(subject.userKey ? [[`send:user:${subject.userKey}`, settings.userSendRate] as [string, Rate | undefined]] : []),
     ...subject.recipients.map((recipient) => [`send:address:${recipient.toLowerCase()}`, settings.addressSendRate] as [string, Rate | undefined]),
     ...(subject.clientIp ? [[`send:client:${subject.clientIp}`, settings.clientSendRate] as [string, Rate | undefined]] : []),
     ['send:global', settings.globalSendRate],
   ];
-  const buckets = candidates.flatMap(([key, rate]) => (rate ? [{ key: key.slice(0, 255), capacity: rate.count, windowMilliseconds: rate.windowMilliseconds }] : []));
-  const verdict = await rateLimits.takeAll(buckets, nowMilliseconds);
-  return verdict.isAllowed ? undefined : verdict.retryAfterSeconds;
+  return candidates.flatMap(([key, rate]) => (rate ? [{ key: key.slice(0, 255), capacity: rate.count, windowMilliseconds: rate.windowMilliseconds }] : []));
 }
 
 /** Failed authentications per client address: checked before any work, charged after a failure. */

@@ -1,5 +1,6 @@
 import { OtpError } from '../errors.js';
 import type { Store } from '../ports.js';
+import type { Token } from '../tokens/token.js';
 import type { Realm, RealmUser } from './user.js';
 
 export interface UserReference {
@@ -27,14 +28,26 @@ export async function findRealm(store: Store, name: string): Promise<Realm | und
   return name === '' ? store.realms.findDefault() : store.realms.find(name);
 }
 
-/** Looks the login up in the realm's user stores, in order. Throws USER_NOT_FOUND like privacyIDEA (ERR904). */
-export async function resolveUser(store: Store, reference: UserReference): Promise<RealmUser> {
+/** The first of the realm's user stores, in order, where `find` finds the login. Throws USER_NOT_FOUND like privacyIDEA (ERR904). */
+async function findInRealm<T>(store: Store, reference: UserReference, find: (resolver: string, login: string) => Promise<T | undefined>): Promise<{ found: T; realm: string }> {
   const realm = await findRealm(store, reference.realm);
   const shown = `${reference.login.slice(0, 128)}@${reference.realm.slice(0, 64)}`;
   if (!realm) throw new OtpError('USER_NOT_FOUND', { publicParams: { user: shown } });
   for (const resolver of realm.resolvers) {
-    const user = await store.users.findByLogin(resolver, reference.login);
-    if (user) return { user, realm: realm.name };
+    const found = await find(resolver, reference.login);
+    if (found) return { found, realm: realm.name };
   }
   throw new OtpError('USER_NOT_FOUND', { publicParams: { user: shown } });
+}
+
+/** Looks the login up in the realm's user stores, in order. */
+export async function resolveUser(store: Store, reference: UserReference): Promise<RealmUser> {
+  const { found, realm } = await findInRealm(store, reference, (resolver, login) => store.users.findByLogin(resolver, login));
+  return { user: found, realm };
+}
+
+/** resolveUser, and the tokens the user owns read with them (one store read per user store asked). */
+export async function resolveUserWithTokens(store: Store, reference: UserReference): Promise<{ owner: RealmUser; tokens: Token[] }> {
+  const { found, realm } = await findInRealm(store, reference, (resolver, login) => store.users.findByLoginWithTokens(resolver, login));
+  return { owner: { user: found.user, realm }, tokens: found.tokens };
 }

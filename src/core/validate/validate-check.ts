@@ -47,8 +47,7 @@ async function answerByTransaction(deps: CoreDeps, request: ValidateRequest, tra
     if (isTokenLockedOut(token)) { blocked = 'fail_counter_exceeded'; continue; }
     // A spent guess budget answers like a wrong code, right or not, so it is no oracle.
     if (isChallengeOpen(challenge, now) && matchesOtp(deps, challenge, request.pass)) {
-      if (await deps.store.challenges.consume(challenge.id, now)) {
-        await deps.store.tokens.recordSuccess(token.id, now);
+      if (await deps.store.challenges.redeem(challenge.id, now)) {
         return { kind: 'accept', via: 'challenge', message: MESSAGES.challengeMatched, token: refOf(token) };
       }
       continue; // another request consumed it first: this one is a replay
@@ -117,8 +116,7 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: Sys
   const withOtp = usable.filter((match) => match.otp !== undefined);
   for (const match of withOtp) {
     for (const challenge of match.openChallenges) {
-      if (matchesOtp(deps, challenge, match.otp!) && (await deps.store.challenges.consume(challenge.id, now))) {
-        await deps.store.tokens.recordSuccess(match.token.id, now);
+      if (matchesOtp(deps, challenge, match.otp!) && (await deps.store.challenges.redeem(challenge.id, now))) {
         return { kind: 'accept', via: 'pin_and_otp', message: MESSAGES.tokenMatched, token: refOf(match.token) };
       }
     }

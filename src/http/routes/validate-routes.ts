@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditEvent } from '../../core/audit-event.js';
 import type { TriggerResult } from '../../core/challenges/trigger-challenges.js';
 import { OtpError } from '../../core/errors.js';
-import { parseUserReference, resolveUser } from '../../core/users/resolve-user.js';
+import { parseUserReference, resolveUser, resolveUserWithTokens, type UserReference } from '../../core/users/resolve-user.js';
 import type { RealmUser } from '../../core/users/user.js';
 import type { Token } from '../../core/tokens/token.js';
 import { isTokenUsable } from '../../core/tokens/token.js';
@@ -26,30 +26,31 @@ interface Subject {
   owner: RealmUser | undefined;
 }
 
+async function userReference(deps: AppDeps, userParam: string, params: Params): Promise<UserReference> {
+  // privacyIDEA refuses a user name that still holds a % after its second URL-decode.
+  if (userParam.includes('%')) throw new OtpError('USER_INVALID');
+  return parseUserReference(deps.store, userParam, optionalString(params, 'realm') || undefined);
+}
+
 /** Who is authenticating: a user (+realm), a serial, or both (then the serial must be the user's). */
 async function resolveSubject(deps: AppDeps, params: Params): Promise<Subject> {
   const userParam = optionalString(params, 'user');
   const serial = optionalString(params, 'serial');
-  if (!userParam && !serial) throw new OtpError('PARAMETER_NO_SUBJECT');
-  let owner: RealmUser | undefined;
-  if (userParam) {
-    // privacyIDEA refuses a user name that still holds a % after its second URL-decode.
-    if (userParam.includes('%')) throw new OtpError('USER_INVALID');
-    owner = await resolveUser(deps.store, await parseUserReference(deps.store, userParam, optionalString(params, 'realm') || undefined));
+  if (!serial) {
+    if (!userParam) throw new OtpError('PARAMETER_NO_SUBJECT');
+    return resolveUserWithTokens(deps.store, await userReference(deps, userParam, params));
   }
-  if (serial) {
-    const token = await deps.store.tokens.findBySerial(serial);
-    if (owner && (!token || token.owner?.resolver !== owner.user.resolver || token.owner.userId !== owner.user.id)) {
-      throw new OtpError('SERIAL_NOT_OWNED');
-    }
-    if (!token) return { tokens: [], owner };
-    if (!owner && token.owner) {
-      const user = await deps.store.users.findById(token.owner.resolver, token.owner.userId);
-      if (user) owner = { user, realm: token.owner.realm };
-    }
-    return { tokens: [token], owner };
+  let owner = userParam ? await resolveUser(deps.store, await userReference(deps, userParam, params)) : undefined;
+  const token = await deps.store.tokens.findBySerial(serial);
+  if (owner && (!token || token.owner?.resolver !== owner.user.resolver || token.owner.userId !== owner.user.id)) {
+    throw new OtpError('SERIAL_NOT_OWNED');
   }
-  return { tokens: await deps.store.tokens.findByOwner(owner!.user.resolver, owner!.user.id), owner };
+  if (!token) return { tokens: [], owner };
+  if (!owner && token.owner) {
+    const user = await deps.store.users.findById(token.owner.resolver, token.owner.userId);
+    if (user) owner = { user, realm: token.owner.realm };
+  }
+  return { tokens: [token], owner };
 }
 
 function isoWithZone(ms: number): string {

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { KyselyPlugin } from 'kysely';
+import type { NewChallenge } from '../../../src/core/challenges/challenge.js';
+import type { NewOutboxEntry } from '../../../src/core/delivery/outbox-entry.js';
+import type { BucketRequest, Store } from '../../../src/core/ports.js';
+import type { Token } from '../../../src/core/tokens/token.js';
+import { createKyselyStore } from '../../../src/store/kysely-store.js';
+import { DATABASES } from '../../support/databases.js';
+import { startTestApp, type TestApp } from '../../support/test-app.js';
+
+/**
+ * The store calls of every login: what they decide and write, on both databases, and on PostgreSQL the
+ * number of statements (each a round trip, and every trigger holding the global send bucket's lock for all
+ * of them). Kysely runs BEGIN and COMMIT outside its plugins, so a transaction counts as its statements.
+ */
+function statementCounter(): { plugin: KyselyPlugin; count: () => number; reset: () => void } {
+  let statements = 0;
+  return {
+    plugin: { transformQuery: ({ node }) => node, transformResult: async ({ result }) => ((statements += 1), result) },
+    count: () => statements,
+    reset: () => void (statements = 0),
+  };
+}
+
+for (const database of DATABASES) {
+  describe(`${database}: the login path's store calls`, () => {
+    let t: TestApp;
+    let store: Store;
+    const counter = statementCounter();
+    let serialCount = 0;
+    const onPostgres = (statements: number, what: string): void => {
+      if (database === 'postgres') assert.equal(counter.count(), statements, `${what}: ${counter.count()} statements`);
+    };
+
+    before(async () => {
+      t = await startTestApp({ database, smtp: false });
+      const db = t.composed.database;
+      store = createKyselyStore(db.db.withPlugin(counter.plugin), db.dialect, () => t.clock.nowMilliseconds());
+    });
+    after(async () => t.close());
+
+    const now = (): number => t.clock.nowMilliseconds();
+
+    async function tokenOf(login: string, changes: Partial<Token> = {}): Promise<Token> {
+      const user = (await store.users.findByLogin('local', login)) ?? (await store.users.insert({ resolver: 'local', login, email: `${login}@example.test`, givenname: '', surname: '', phone: '', mobile: '' }));
+      serialCount += 1;
+      return store.tokens.insert({
+        serial: `RT${database}${serialCount}`, tokenType: 'email', description: '', isActive: true, isRevoked: false, isLocked: false, failCount: 0, maxFailCount: 10,
+        otpLength: 6, pinHash: null, owner: { resolver: 'local', userId: user.id, realm: 'default' }, info: {}, createdAt: now(), ...changes,
+      });
+    }
+
+    function challengeFor(token: Token, id: string): { challenge: NewChallenge; mail: NewOutboxEntry } {
+      const at = now();
+      return {
+        challenge: { id, transactionId: `tx-${id}`, tokenId: token.id, otpHash: `hash-${id}`, createdAt: at, expiresAt: at + 300_000, maxWrongCount: 3, deliveryState: 'queued' },
+        mail: {
+          id, transactionId: `tx-${id}`, tokenId: token.id, serial: token.serial, recipient: 'a@example.test', smtpIdentifier: '', sealedContent: 'sealed',
+          messageId: `<${id}@test>`, nextAttemptAt: at, leaseOwner: null, leaseExpiresAt: null, createdAt: at, expiresAt: at + 300_000,
+        },
+      };
+    }
+
+    async function queue(token: Token, id: string, buckets: readonly BucketRequest[]) {
+      const { challenge, mail } = challengeFor(token, id);
+      counter.reset();
+      return store.queueChallenges({ buckets, challenges: [challenge], mails: [mail] }, now());
+    }
+
+    const rowsOf = async (id: string) => ({
+      challenges: (await t.composed.database.db.selectFrom('challenge').select('id').where('id', '=', id).execute()).length,
+      mails: (await t.composed.database.db.selectFrom('outbox').select('id').where('id', '=', id).execute()).length,
+    });
+
+    it('queues a challenge and its mail and charges every send bucket, or on one refusal writes and charges nothing', async () => {
+      const token = await tokenOf('queue');
+      const bucket = (key: string, capacity: number): BucketRequest => ({ key: `queue:${database}:${key}`, capacity, windowMilliseconds: 60_000 });
+      const roomy = bucket('roomy', 10);
+      const tight = bucket('tight', 1);
+
+      assert.deepEqual(await queue(token, `q1-${database}`, [roomy, tight]), { isAllowed: true, retryAfterSeconds: 0 });
+      onPostgres(3, 'new buckets: the statement, their creation, the statement again');
+      assert.deepEqual(await rowsOf(`q1-${database}`), { challenges: 1, mails: 1 });
+
+      assert.deepEqual(await queue(token, `q2-${database}`, [roomy, tight]), { isAllowed: false, retryAfterSeconds: 60 });
+      onPostgres(1, 'a refusal');
+      assert.deepEqual(await rowsOf(`q2-${database}`), { challenges: 0, mails: 0 }, 'a refusal leaves nothing behind');
+
+      assert.deepEqual(await queue(token, `q3-${database}`, [roomy]), { isAllowed: true, retryAfterSeconds: 0 });
+      onPostgres(1, 'buckets that exist');
+      // roomy paid for q1 and q3 only: 8 of 10 left, so 8 more fit, and q2's refusal spent nothing.
+      let more = 0;
+      while ((await queue(token, `r${more}-${database}`, [roomy])).isAllowed) more += 1;
+      assert.equal(more, 8);
+
+      assert.deepEqual(await queue(token, `q4-${database}`, []), { isAllowed: true, retryAfterSeconds: 0 }, 'no bucket applies');
+      assert.deepEqual(await rowsOf(`q4-${database}`), { challenges: 1, mails: 1 });
+    });
+
+    it('lets parallel triggers over one shared bucket queue exactly as many mails as it holds', async () => {
+      const token = await tokenOf('parallel');
+      const shared: BucketRequest = { key: `queue:${database}:shared`, capacity: 7, windowMilliseconds: 3_600_000 };
+      const ids = Array.from({ length: 20 }, (_, index) => `p${index}-${database}`);
+      const verdicts = await Promise.all(ids.map((id) => queue(token, id, [shared, { key: `queue:${database}:own:${id}`, capacity: 5, windowMilliseconds: 60_000 }])));
+      assert.equal(verdicts.filter((verdict) => verdict.isAllowed).length, 7);
+      const stored = await Promise.all(ids.map(rowsOf));
+      assert.deepEqual(stored.map((rows, index) => rows.challenges === 1 && rows.mails === 1), verdicts.map((verdict) => verdict.isAllowed));
+    });
+
+    it('redeems a challenge once: marks it used and records the success, both or neither', async () => {
+      const token = await tokenOf('redeem', { failCount: 2 });
+      const id = `redeem-${database}`;
+      await queue(token, id, []);
+      const used = await Promise.all(Array.from({ length: 5 }, async () => {
+        counter.reset();
+        return store.challenges.redeem(id, now());
+      }));
+      assert.deepEqual(used.filter(Boolean).length, 1, 'of parallel answers exactly one wins');
+      const after = (await store.tokens.findBySerial(token.serial))!;
+      assert.deepEqual([after.failCount, after.countAuthSuccess, after.countAuth, after.count], [0, 1, 1, 1], 'the success counted once');
+      assert.notEqual((await store.challenges.listByToken(token.id))[0]!.usedAt, null);
+
+      counter.reset();
+      assert.equal(await store.challenges.redeem(id, now()), false);
+      onPostgres(1, 'redeem');
+    });
+
+    it('redeems nothing for a locked token, and changes neither the challenge nor the counters', async () => {
+      const token = await tokenOf('locked', { failCount: 10 });
+      const id = `locked-${database}`;
+      await queue(token, id, []);
+      assert.equal(await store.challenges.redeem(id, now()), false);
+      const after = (await store.tokens.findBySerial(token.serial))!;
+      assert.deepEqual([after.failCount, after.countAuthSuccess, after.countAuth], [10, 0, 0]);
+      assert.equal((await store.challenges.listByToken(token.id))[0]!.usedAt, null);
+    });
+
+    it('ends a delivery and shows it on the challenge in one step; a late deferral changes neither', async () => {
+      const token = await tokenOf('delivery');
+      const id = `delivery-${database}`;
+      await queue(token, id, []);
+      counter.reset();
+      await store.outbox.markSent(id, now(), 1);
+      onPostgres(1, 'markSent');
+      const state = async () => ({
+        mail: (await t.composed.database.db.selectFrom('outbox').select('state').where('id', '=', id).executeTakeFirstOrThrow()).state,
+        challenge: (await store.challenges.listByToken(token.id))[0]!.deliveryState,
+      });
+      assert.deepEqual(await state(), { mail: 'sent', challenge: 'sent' });
+      counter.reset();
+      await store.outbox.markDeferred(id, 2, now() + 60_000, 'late');
+      onPostgres(1, 'markDeferred');
+      assert.deepEqual(await state(), { mail: 'sent', challenge: 'sent' }, 'a sent mail stays sent');
+
+      const deferred = `deferred-${database}`;
+      await queue(token, deferred, []);
+      await store.outbox.markDeferred(deferred, 1, now() + 60_000, 'relay: ECONNECTION');
+      assert.deepEqual((await store.challenges.listByToken(token.id)).find((challenge) => challenge.id === deferred)?.deliveryState, 'deferred');
+      await store.outbox.markFailed(deferred, 'relay: 550', now(), 2);
+      assert.deepEqual((await store.challenges.listByToken(token.id)).find((challenge) => challenge.id === deferred)?.deliveryState, 'failed');
+    });
+
+    it('reads a user and exactly their tokens, in id order, in one statement', async () => {
+      const first = await tokenOf('owner');
+      const second = await tokenOf('owner');
+      await tokenOf('neighbour');
+      counter.reset();
+      const found = await store.users.findByLoginWithTokens('local', 'owner');
+      assert.equal(counter.count(), 1);
+      assert.equal(found?.user.login, 'owner');
+      assert.deepEqual(found?.tokens.map((token) => token.serial), [first.serial, second.serial]);
+      assert.deepEqual(found?.tokens, await store.tokens.findByOwner('local', found!.user.id), 'the same tokens as read alone');
+
+      await store.users.insert({ resolver: 'local', login: 'tokenless', email: '', givenname: '', surname: '', phone: '', mobile: '' });
+      assert.deepEqual((await store.users.findByLoginWithTokens('local', 'tokenless'))?.tokens, []);
+      assert.equal(await store.users.findByLoginWithTokens('local', 'nobody'), undefined);
+    });
+  });
+}
