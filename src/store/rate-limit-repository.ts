@@ -23,18 +23,28 @@ export function verdict(available: number, ratePerMillisecond: number, needed = 
 /** Looked at by every /validate/check, for its client's failures (prepared: see prepared-query.ts). */
 const bucketByKey = prepareQuery((db, key: string) => db.selectFrom('rate_bucket').select(['units', 'updated_at']).where('key', '=', key));
 
-/** Takes one unit if the refilled bucket holds one; returns the row only then. */
+/**
+ * Takes one unit if the refilled bucket holds one, creating it (full, less that unit) if it does not
+ * exist; returns the row only when a unit was taken. One statement, so every failed login pays one round
+ * trip for its throttle, not an insert and then an update.
+ */
 const takeUnit = prepareQuery((db, key: string, capacity: number, rate: number, now: number) => {
-  const elapsed = sql<number>`(case when ${sql.val(now)} > updated_at then ${sql.val(now)} - updated_at else 0 end)`;
-  const available = sql<number>`(case when units + ${elapsed} * cast(${sql.val(rate)} as double precision) > ${sql.val(capacity)}
+  const elapsed = sql<number>`(case when ${sql.val(now)} > rate_bucket.updated_at then ${sql.val(now)} - rate_bucket.updated_at else 0 end)`;
+  const available = sql<number>`(case when rate_bucket.units + ${elapsed} * cast(${sql.val(rate)} as double precision) > ${sql.val(capacity)}
     then cast(${sql.val(capacity)} as double precision)
-    else units + ${elapsed} * cast(${sql.val(rate)} as double precision) end)`;
+    else rate_bucket.units + ${elapsed} * cast(${sql.val(rate)} as double precision) end)`;
   return db
-    .updateTable('rate_bucket')
-    // Never move the refill clock backwards: a node whose clock lags must not hand others extra refill.
-    .set({ units: sql<number>`${available} - 1`, updated_at: sql<number>`(case when updated_at > ${sql.val(now)} then updated_at else ${sql.val(now)} end)` })
-    .where('key', '=', key)
-    .where(sql<boolean>`${available} >= 1`)
+    .insertInto('rate_bucket')
+    .values({ key, units: sql<number>`cast(${sql.val(capacity)} as double precision) - 1`, updated_at: now })
+    .onConflict((oc) =>
+      oc
+        .column('key')
+        // Never move the refill clock backwards: a node whose clock lags must not hand others extra refill.
+        .doUpdateSet({
+          units: sql<number>`${available} - 1`,
+          updated_at: sql<number>`(case when rate_bucket.updated_at > ${sql.val(now)} then rate_bucket.updated_at else ${sql.val(now)} end)`,
+        })
+        .where(sql<boolean>`${available} >= 1`))
     .returning('units');
 });
 
@@ -56,7 +66,7 @@ function bucketRows(flat: ReadonlyArray<string | number>): Array<{ key: string; 
   return rowsOf<BucketValues>(flat, 3).map(([key, units, updatedAt]) => ({ key, units, updated_at: updatedAt }));
 }
 
-/** Creates missing buckets full (take: one; takeAll: one statement per number of buckets). */
+/** Creates missing buckets full (one statement per number of buckets). */
 const createBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
   db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doNothing()));
 const selectBuckets = (db: Kysely<Database>, keys: readonly string[]) =>
@@ -74,7 +84,6 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
   return {
     async take(key, capacity, windowMilliseconds, now) {
       const rate = capacity / windowMilliseconds;
-      await createBuckets(db, key, capacity, now);
       if ((await takeUnit(db, key, capacity, rate, now)).rows.length > 0) return ALLOWED;
       return verdictOn((await bucketByKey(db, key)).rows[0], capacity, rate, now);
     },
@@ -85,17 +94,21 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
     },
 
     /**
-     * Three statements in one transaction, whatever the number of buckets: create the missing ones full,
-     * read them all (locked, on PostgreSQL), and write them all back in one upsert when every one can pay.
-     * Rows are created and locked in key order, so two requests over overlapping buckets cannot deadlock.
+     * A few statements in one transaction, whatever the number of buckets: read them all, and write them
+     * all back in one upsert when every one can pay. On PostgreSQL the missing ones are created full first
+     * and all are read locked, in key order, so two requests over overlapping buckets cannot deadlock. On
+     * SQLite a missing bucket is read as full: the transaction is the only writer from its read to its
+     * write (one connection; another process's write in between fails the commit, SQLITE_BUSY_SNAPSHOT).
      */
     async takeAll(buckets, now) {
       if (buckets.length === 0) return ALLOWED;
       const wanted = new Map(mergeBuckets(buckets).map((bucket) => [bucket.key, bucket]));
       const keys = [...wanted.keys()];
       return inTransaction(db, async (trx) => {
-        await createBuckets(trx, ...keys.flatMap((key) => [key, wanted.get(key)!.capacity, now]));
-        const { rows } = await (dialect === 'postgres' ? lockBucketsByKeys : bucketsByKeys)(trx, ...keys);
+        if (dialect === 'postgres') await createBuckets(trx, ...keys.flatMap((key) => [key, wanted.get(key)!.capacity, now]));
+        const { rows: stored } = await (dialect === 'postgres' ? lockBucketsByKeys : bucketsByKeys)(trx, ...keys);
+        const found = new Map(stored.map((row) => [row.key, row]));
+        const rows = keys.map((key) => found.get(key) ?? { key, units: wanted.get(key)!.capacity, updated_at: now });
         const updates: Array<string | number> = [];
         let retryAfterSeconds = 0;
         for (const row of rows) {

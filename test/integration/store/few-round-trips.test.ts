@@ -108,6 +108,17 @@ for (const database of DATABASES) {
       assert.deepEqual(stored.map((rows, index) => rows.challenges === 1 && rows.mails === 1), verdicts.map((verdict) => verdict.isAllowed));
     });
 
+    it('takes a unit of a failure bucket in one statement, creating the bucket on first use', async () => {
+      const key = `fail:${database}:one`;
+      for (const what of ['a new bucket', 'a stored one']) {
+        counter.reset();
+        assert.deepEqual(await store.rateLimits.take(key, 2, 60_000, now()), { isAllowed: true, retryAfterSeconds: 0 }, what);
+        assert.equal(counter.count(), 1, `${what}: ${counter.count()} statements`);
+      }
+      assert.deepEqual(await store.rateLimits.take(key, 2, 60_000, now()), { isAllowed: false, retryAfterSeconds: 30 }, 'empty: a unit refills in 30 s');
+      assert.deepEqual(await store.rateLimits.hasUnit(key, 2, 60_000, now() + 30_000), { isAllowed: true, retryAfterSeconds: 0 });
+    });
+
     it('redeems a challenge once: marks it used and records the success, both or neither', async () => {
       const token = await tokenOf('redeem', { failCount: 2 });
       const id = `redeem-${database}`;
