@@ -98,6 +98,19 @@ for (const database of DATABASES) {
       assert.deepEqual(await rowsOf(`q4-${database}`), { challenges: 1, mails: 1 });
     });
 
+    it('carries any text through the statement intact: quotes, commas, braces, backslashes, NULL', async () => {
+      const token = await tokenOf('odd');
+      const odd = '"a,b{c}\\d" NULL \'e\'@example.test';
+      const { challenge, mail } = challengeFor(token, `odd-${database}`);
+      const key = `send:address:${odd}`;
+      const verdict = await store.queueChallenges({ buckets: [{ key, capacity: 2, windowMilliseconds: 60_000 }], challenges: [challenge], mails: [{ ...mail, recipient: odd, sealedContent: odd }] }, now());
+      assert.equal(verdict.isAllowed, true);
+      const row = await t.composed.database.db.selectFrom('outbox').select(['recipient', 'sealed_content']).where('id', '=', mail.id).executeTakeFirstOrThrow();
+      assert.deepEqual(row, { recipient: odd, sealed_content: odd });
+      const bucket = await t.composed.database.db.selectFrom('rate_bucket').select('units').where('key', '=', key).executeTakeFirstOrThrow();
+      assert.equal(Number(bucket.units), 1, 'the bucket of that very key was charged');
+    });
+
     it('lets parallel triggers over one shared bucket queue exactly as many mails as it holds', async () => {
       const token = await tokenOf('parallel');
       const shared: BucketRequest = { key: `queue:${database}:shared`, capacity: 7, windowMilliseconds: 3_600_000 };
