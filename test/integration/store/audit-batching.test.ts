@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql, type KyselyPlugin } from 'kysely';
+import { sql } from 'kysely';
 import type { AuditEvent } from '../../../src/core/audit-event.js';
 import { createAuditRepository } from '../../../src/store/audit-repository.js';
 import { DATABASES } from '../../support/databases.js';
+import { statementCounter } from '../../support/statement-counter.js';
 import { startTestApp, type TestApp } from '../../support/test-app.js';
 
 function event(info: string): AuditEvent {
   return { at: 1_700_000_000_000, action: 'validate/check', isSuccess: true, serial: 'PIEM0001', username: 'alice', realm: 'example', clientIp: '192.0.2.1', info };
-}
-
-/** Counts the statements run through a Kysely instance (transformResult sees every executed query). */
-function statementCounter(): { plugin: KyselyPlugin; count: () => number } {
-  let statements = 0;
-  return {
-    plugin: { transformQuery: ({ node }) => node, transformResult: async ({ result }) => ((statements += 1), result) },
-    count: () => statements,
-  };
 }
 
 for (const database of DATABASES) {

@@ -1,28 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { KyselyPlugin } from 'kysely';
 import type { NewChallenge } from '../../../src/core/challenges/challenge.js';
 import type { NewOutboxEntry } from '../../../src/core/delivery/outbox-entry.js';
 import type { BucketRequest, Store } from '../../../src/core/ports.js';
 import type { Token } from '../../../src/core/tokens/token.js';
 import { createKyselyStore } from '../../../src/store/kysely-store.js';
 import { DATABASES } from '../../support/databases.js';
+import { statementCounter } from '../../support/statement-counter.js';
 import { startTestApp, type TestApp } from '../../support/test-app.js';
 
 /**
  * The store calls of every login: what they decide and write, on both databases, and on PostgreSQL the
  * number of statements (each a round trip, and every trigger holding the global send bucket's lock for all
- * of them). Kysely runs BEGIN and COMMIT outside its plugins, so a transaction counts as its statements.
+ * of them).
  */
-function statementCounter(): { plugin: KyselyPlugin; count: () => number; reset: () => void } {
-  let statements = 0;
-  return {
-    plugin: { transformQuery: ({ node }) => node, transformResult: async ({ result }) => ((statements += 1), result) },
-    count: () => statements,
-    reset: () => void (statements = 0),
-  };
-}
-
 for (const database of DATABASES) {
   describe(`${database}: the login path's store calls`, () => {
     let t: TestApp;
