@@ -9,7 +9,7 @@ import { toToken } from './token-repository.js';
 import { isUniqueViolation } from './unique-violation.js';
 import { matchesWildcard } from './wildcard.js';
 
-function toUser(row: LocalUserRow): User {
+function toUser(row: Omit<LocalUserRow, 'created_at'>): User {
   return {
     resolver: row.resolver,
     id: String(row.id),
@@ -57,7 +57,7 @@ export function createUserRepository(db: Kysely<Database>, now: () => number): U
       if (!first) return undefined;
       const user = toUser({
         id: first.owner_row_id, resolver: first.owner_resolver, login: first.owner_login, email: first.owner_email, givenname: first.owner_givenname,
-        surname: first.owner_surname, phone: first.owner_phone, mobile: first.owner_mobile, created_at: 0,
+        surname: first.owner_surname, phone: first.owner_phone, mobile: first.owner_mobile,
       });
       // A user without tokens comes back as one row whose token columns are all null.
       const tokens = first.id === null ? [] : rows.map((row) => toToken(row as TokenRow));
