@@ -144,7 +144,8 @@ export interface BucketRequest {
   windowMilliseconds: number;
 }
 
-export interface SendVerdict {
+/** A token bucket's answer (or several buckets' together). */
+export interface BucketVerdict {
   isAllowed: boolean;
   /** When refused: seconds until every refusing bucket has its units again. */
   retryAfterSeconds: number;
@@ -163,15 +164,15 @@ export interface RateLimitRepository {
    * Takes one unit from bucket `key` (capacity `capacity`, refilled evenly over `windowMilliseconds`) if it
    * holds one. One conditional statement, so parallel requests on any node cannot overdraw it.
    */
-  take(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
+  take(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<BucketVerdict>;
   /** Whether the bucket holds at least one unit now, without taking it. */
-  hasUnit(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
+  hasUnit(key: string, capacity: number, windowMilliseconds: number, nowMilliseconds: number): Promise<BucketVerdict>;
   /**
    * One unit from every bucket, or from none: when any bucket is empty nothing is taken and the answer
    * is the longest wait among the empty ones. Atomic, also against requests on other nodes; run it in
    * the transaction whose work the units pay for, and they are spent exactly when that work commits.
    */
-  takeAll(buckets: readonly BucketRequest[], nowMilliseconds: number): Promise<{ isAllowed: boolean; retryAfterSeconds: number }>;
+  takeAll(buckets: readonly BucketRequest[], nowMilliseconds: number): Promise<BucketVerdict>;
   deleteIdle(beforeMilliseconds: number): Promise<number>;
 }
 
@@ -283,6 +284,6 @@ export interface Store {
    * Takes one unit from every bucket (RateLimitRepository.takeAll) and stores the challenges and their
    * mails, all or nothing: when a bucket cannot pay, nothing is written. Atomic, also across nodes.
    */
-  queueChallenges(batch: ChallengeBatch, nowMilliseconds: number): Promise<SendVerdict>;
+  queueChallenges(batch: ChallengeBatch, nowMilliseconds: number): Promise<BucketVerdict>;
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T>;
 }

@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import type { ChallengeBatch, SendVerdict } from '../core/ports.js';
+import type { ChallengeBatch, BucketVerdict } from '../core/ports.js';
 import { createChallengeRepository } from './challenge-repository.js';
 import { inTransaction } from './in-transaction.js';
 import { createOutboxRepository } from './outbox-repository.js';
@@ -65,7 +65,7 @@ const CREATE_BUCKETS = `insert into rate_bucket (key, units, updated_at)
   select key, capacity, $1::bigint from unnest($2::text[], $3::float8[]) as w(key, capacity)
   on conflict (key) do nothing`;
 
-export function createChallengeQueue(db: Kysely<Database>, dialect: DialectName): (batch: ChallengeBatch, nowMilliseconds: number) => Promise<SendVerdict> {
+export function createChallengeQueue(db: Kysely<Database>, dialect: DialectName): (batch: ChallengeBatch, nowMilliseconds: number) => Promise<BucketVerdict> {
   if (dialect === 'sqlite') {
     // SQLite runs statements in-process, so their number costs little: the repositories' statements in
     // one transaction (SQLite allows no DML in a WITH clause).

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { BucketRequest, RateLimitRepository } from '../core/ports.js';
+import type { BucketRequest, BucketVerdict, RateLimitRepository } from '../core/ports.js';
 import { inTransaction } from './in-transaction.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
 import type { Database, DialectName } from './schema.js';
@@ -11,11 +11,11 @@ function refilled(units: number, updatedAt: number, capacity: number, ratePerMil
 }
 
 /** The verdict on a stored bucket (or a missing one, which is full), refilled to `now`. */
-function verdictOn(current: { units: number; updated_at: number } | undefined, capacity: number, rate: number, now: number): { isAllowed: boolean; retryAfterSeconds: number } {
+function verdictOn(current: { units: number; updated_at: number } | undefined, capacity: number, rate: number, now: number): BucketVerdict {
   return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
 }
 
-export function verdict(available: number, ratePerMillisecond: number, needed = 1): { isAllowed: boolean; retryAfterSeconds: number } {
+export function verdict(available: number, ratePerMillisecond: number, needed = 1): BucketVerdict {
   if (available >= needed) return ALLOWED;
   return { isAllowed: false, retryAfterSeconds: Math.max(1, Math.ceil((needed - available) / ratePerMillisecond / 1000)) };
 }

@@ -11,7 +11,7 @@ import type {
   OutboxRepository,
   RateLimitRepository,
   RealmRepository,
-  SendVerdict,
+  BucketVerdict,
   SettingRepository,
   SmtpServerRepository,
   Store,
@@ -112,7 +112,7 @@ export class MemoryStore implements Store {
     }
   }
 
-  async queueChallenges(batch: ChallengeBatch, nowMilliseconds: number): Promise<SendVerdict> {
+  async queueChallenges(batch: ChallengeBatch, nowMilliseconds: number): Promise<BucketVerdict> {
     return this.transaction(async (store) => {
       const verdict = await store.rateLimits.takeAll(batch.buckets, nowMilliseconds);
       if (!verdict.isAllowed) return verdict;
@@ -494,7 +494,7 @@ export class MemoryStore implements Store {
       if (!bucket) return capacity;
       return Math.min(capacity, bucket.units + Math.max(0, now - bucket.updatedAt) * (capacity / windowMilliseconds));
     };
-    const verdict = (units: number, capacity: number, windowMilliseconds: number): { isAllowed: boolean; retryAfterSeconds: number } =>
+    const verdict = (units: number, capacity: number, windowMilliseconds: number): BucketVerdict =>
       units >= 1 ? { isAllowed: true, retryAfterSeconds: 0 } : { isAllowed: false, retryAfterSeconds: Math.max(1, Math.ceil(((1 - units) * windowMilliseconds) / capacity / 1000)) };
     return {
       take: async (key, capacity, windowMilliseconds, now) => {

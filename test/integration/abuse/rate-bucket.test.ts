@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RateLimitRepository } from '../../../src/core/ports.js';
+import type { BucketVerdict, RateLimitRepository } from '../../../src/core/ports.js';
 import { createRateLimitRepository } from '../../../src/store/rate-limit-repository.js';
 import { DATABASES } from '../../support/databases.js';
 import { MemoryStore } from '../../support/memory-store.js';
 import { startTestApp, type TestApp } from '../../support/test-app.js';
 
-type Step = [verb: 'take' | 'hasUnit', atSeconds: number, expected: { isAllowed: boolean; retryAfterSeconds: number }];
+type Step = [verb: 'take' | 'hasUnit', atSeconds: number, expected: BucketVerdict];
 
 const ALLOW = { isAllowed: true, retryAfterSeconds: 0 };
-const refuse = (retryAfterSeconds: number): { isAllowed: boolean; retryAfterSeconds: number } => ({ isAllowed: false, retryAfterSeconds });
+const refuse = (retryAfterSeconds: number): BucketVerdict => ({ isAllowed: false, retryAfterSeconds });
 
 /** A bucket of 3 units refilled over 60 s (one unit per 20 s). */
 const SCRIPT: Step[] = [
@@ -27,7 +27,7 @@ const SCRIPT: Step[] = [
 ];
 
 /** `start` is the app's clock: the worker's cleanup forgets buckets idle for a day of that clock. */
-async function run(repository: RateLimitRepository, key: string, start: number): Promise<Array<{ isAllowed: boolean; retryAfterSeconds: number }>> {
+async function run(repository: RateLimitRepository, key: string, start: number): Promise<Array<BucketVerdict>> {
   const verdicts = [];
   for (const [verb, atSeconds] of SCRIPT) verdicts.push(await repository[verb](key, 3, 60_000, start + atSeconds * 1000));
   return verdicts;
