@@ -3,7 +3,7 @@ import type { ChallengeBatch, BucketVerdict } from '../core/ports.js';
 import { createChallengeRepository } from './challenge-repository.js';
 import { inTransaction } from './in-transaction.js';
 import { createOutboxRepository } from './outbox-repository.js';
-import { ALLOWED, createRateLimitRepository, mergeBuckets, verdict } from './rate-limit-repository.js';
+import { ALLOWED, createBuckets, createRateLimitRepository, mergeBuckets, verdict } from './rate-limit-repository.js';
 import type { Database, DialectName } from './schema.js';
 
 /**
@@ -60,11 +60,6 @@ interface LockedBucket {
   rate: number;
 }
 
-/** Missing buckets, created full (a missing bucket counts as full, so creating one changes nothing). */
-const CREATE_BUCKETS = `insert into rate_bucket (key, units, updated_at)
-  select key, capacity, $1::bigint from unnest($2::text[], $3::float8[]) as w(key, capacity)
-  on conflict (key) do nothing`;
-
 export function createChallengeQueue(db: Kysely<Database>, dialect: DialectName): (batch: ChallengeBatch, nowMilliseconds: number) => Promise<BucketVerdict> {
   if (dialect === 'sqlite') {
     // SQLite runs statements in-process, so their number costs little: the repositories' statements in
@@ -104,7 +99,8 @@ export function createChallengeQueue(db: Kysely<Database>, dialect: DialectName)
       // A bucket did not exist, so nothing was written. Create the missing ones and ask again; a bucket
       // is only ever deleted after long idleness, so a second miss means something is badly wrong.
       if (attempt > 0) throw new Error('rate buckets vanished while queueing a challenge');
-      await db.executeQuery(CompiledQuery.raw(CREATE_BUCKETS, [now, buckets.map((bucket) => bucket.key), buckets.map((bucket) => bucket.capacity)]));
+      // A missing bucket counts as full, so creating it full changes nothing.
+      await createBuckets(db, ...buckets.flatMap((bucket) => [bucket.key, bucket.capacity, now]));
     }
   };
 }

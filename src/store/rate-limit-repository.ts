@@ -67,7 +67,7 @@ function bucketRows(flat: ReadonlyArray<string | number>): Array<{ key: string; 
 }
 
 /** Creates missing buckets full (one statement per number of buckets). */
-const createBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
+export const createBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
   db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doNothing()));
 const selectBuckets = (db: Kysely<Database>, keys: readonly string[]) =>
   db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key');

@@ -32,7 +32,7 @@ export function toToken(row: TokenRow): Token {
 
 const SORT_COLUMNS = { serial: 'serial', id: 'id', failcount: 'fail_count', description: 'description' } as const;
 
-/** The hot path of /validate/check (prepared: see prepared-query.ts). */
+/** A user's tokens (validate reads them joined to the user: UserRepository.findByLoginWithTokens). */
 const tokensByOwner = prepareQuery((db, resolver: string, userId: string) =>
   db.selectFrom('token').selectAll().where('user_resolver', '=', resolver).where('user_id', '=', userId).orderBy('id'));
 
