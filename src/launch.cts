@@ -21,8 +21,8 @@ try {
 // Loading the first ES module starts the pool; its threads are the ones that appear after `before`.
 import('./system/thread-priority.js')
   .then(async ({ lowerThreadsStartedSince }) => {
-    const loweredThreads = lowerThreadsStartedSince(before).length;
-    (await import('./main.js')).run({ loweredThreads });
+    const lowered = lowerThreadsStartedSince(before);
+    (await import('./main.js')).run({ loweredThreads: lowered.threads.length, idleThreads: lowered.idleThreads.length });
   })
   .catch((error: unknown) => {
     // A missing or broken build: one line, as main.ts reports its own start-up failures.

@@ -7,6 +7,8 @@ import { composeApp, composeDeps } from './compose.js';
 export interface Startup {
   /** Thread-pool threads src/launch.cts moved below the event loop; undefined when started without it. */
   loweredThreads?: number;
+  /** Those of them under SCHED_IDLE (see src/system/thread-priority.ts). */
+  idleThreads?: number;
 }
 
 /** Composition root for `npm start` (via src/launch.cts): config -> database -> ports -> services -> HTTP. */
@@ -17,7 +19,8 @@ async function main(startup: Startup): Promise<void> {
   const log = app.log;
   log.info(describeConfig(config), 'configuration');
   if (startup.loweredThreads === undefined) log.warn('started without dist/src/launch.cjs: the thread pool has its default size and runs at the event loop\'s priority');
-  else log.debug({ threads: startup.loweredThreads }, 'thread pool runs below the event loop');
+  else if (startup.loweredThreads > 0 && startup.idleThreads === 0) log.info({ threads: startup.loweredThreads }, 'thread pool runs at nice 10 only: chrt (util-linux) is missing or SCHED_IDLE was refused, so the event loop can wait for a PIN check\'s time slice');
+  else log.debug({ threads: startup.loweredThreads, idleThreads: startup.idleThreads }, 'thread pool runs below the event loop');
   if (composed.isNewKey) log.warn({ dataDir: config.dataDir }, 'created a new master key file; back it up, and give every cluster node the same one');
   if (config.adminUser && config.adminPassword) {
     const isCreated = await addAdmin(composed.deps, config.adminUser, config.adminPassword);

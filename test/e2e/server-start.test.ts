@@ -5,6 +5,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
+import { SCHED_IDLE, SCHED_OTHER } from '../../src/system/thread-priority.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { postForm, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { otpFromMail, startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
@@ -59,15 +60,21 @@ describe('npm start on a fresh machine: SQLite in ./data, nothing else', () => {
     assert.match(server.output(), /Server listening at http:\/\/127\.0\.0\.1:\d+/);
   });
 
-  it('runs its thread pool below the event loop, one thread per core (Argon2id runs there)', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
+  it('runs its thread pool below the event loop (nice 10, SCHED_IDLE), one thread per core (Argon2id runs there)', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
     const pid = server.child.pid!;
-    const niceOf = (id: string): number => {
+    const fieldsOf = (id: string): string[] => {
       const stat = readFileSync(`/proc/${pid}/task/${id}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     };
+    const niceOf = (id: string): number => Number(fieldsOf(id)[16]);
+    const policyOf = (id: string): number => Number(fieldsOf(id)[38]);
     const threads = readdirSync(`/proc/${pid}/task`);
     assert.equal(niceOf(String(pid)), 0, 'the event loop');
-    assert.equal(threads.filter((id) => niceOf(id) === 10).length, Math.max(2, availableParallelism()), 'the pool threads');
+    assert.equal(policyOf(String(pid)), SCHED_OTHER, 'the event loop');
+    const pool = threads.filter((id) => niceOf(id) === 10);
+    assert.equal(pool.length, Math.max(2, availableParallelism()), 'the pool threads');
+    // Debian and its derivatives always have chrt (util-linux is essential), as every machine here does.
+    assert.deepEqual(pool.map(policyOf), pool.map(() => SCHED_IDLE), 'the pool threads are idle-scheduled');
   });
 
   it('answers /healthz when ready', async () => {
