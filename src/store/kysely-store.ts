@@ -23,7 +23,7 @@ export function createKyselyStore(db: Kysely<Database>, dialect: DialectName, no
   return {
     tokens: createTokenRepository(db),
     challenges: createChallengeRepository(db, dialect),
-    users: createUserRepository(db, now),
+    users: createUserRepository(db, dialect, now),
     realms: cacheRealms(createRealmRepository(db), cache),
     settings: cacheSettings(createSettingRepository(db), cache),
     smtpServers: createSmtpServerRepository(db),

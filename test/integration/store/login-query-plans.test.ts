@@ -76,7 +76,7 @@ for (const database of DATABASES) {
 
     it('reads a user\'s tokens through the token index by resolver and user id, without statistics too', async () => {
       const { db } = t.composed.database;
-      const compiled = userWithTokensQuery(db, 'local', 'user7').compile();
+      const compiled = userWithTokensQuery(db, t.composed.database.dialect, 'local', 'user7').compile();
       if (database === 'sqlite') {
         const details = (await db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` })).rows.map((row) => row.detail);
         assert.match(details.join(' | '), /SEARCH token USING INDEX token_owner_index \(user_resolver=\? AND user_id=\?\)/);
