@@ -38,6 +38,10 @@ export interface LoweredThreads {
  * thread preempts at once: 19 and 6 ms, at the same throughput (SQLite, 16 concurrent flows, 2 cores).
  * The flip side: under SCHED_IDLE the KDF yields to every other process's work too (the database,
  * a proxy, anything else on the host), so PIN checks get only the CPU they leave (docs/deployment.md).
+ * And a pool thread posts each finished run while holding the loop's work-queue mutex: preempted there by
+ * another process, it keeps the event loop waiting on that mutex until a core is free for it (a priority
+ * inversion; `perf trace` showed 5-9 ms futex waits a few times in 30 s at low load, against the 38-60 ms
+ * stalls without SCHED_IDLE).
  * Linux has no call for it in Node; `chrt` (util-linux) sets it. Where it is missing or refused, nice
  * 10 stays.
  *
