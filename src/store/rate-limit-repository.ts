@@ -1,10 +1,10 @@
 import { sql, type Kysely } from 'kysely';
-import type { BucketRequest, BucketVerdict, RateLimitRepository } from '../core/ports.js';
+import type { BucketVerdict, RateLimitRepository } from '../core/ports.js';
 import { inTransaction } from './in-transaction.js';
-import { prepareQuery, rowsOf } from './prepared-query.js';
+import { prepareQuery } from './prepared-query.js';
+import { queueInOneStatement } from './queue-statement.js';
+import { ALLOWED, bucketRows, mergeBuckets, verdict } from './rate-buckets.js';
 import type { Database, DialectName } from './schema.js';
-
-export const ALLOWED = Object.freeze({ isAllowed: true, retryAfterSeconds: 0 });
 
 function refilled(units: number, updatedAt: number, capacity: number, ratePerMillisecond: number, now: number): number {
   return Math.min(capacity, units + Math.max(0, now - updatedAt) * ratePerMillisecond);
@@ -13,11 +13,6 @@ function refilled(units: number, updatedAt: number, capacity: number, ratePerMil
 /** The verdict on a stored bucket (or a missing one, which is full), refilled to `now`. */
 function verdictOn(current: { units: number; updated_at: number } | undefined, capacity: number, rate: number, now: number): BucketVerdict {
   return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
-}
-
-export function verdict(available: number, ratePerMillisecond: number, needed = 1): BucketVerdict {
-  if (available >= needed) return ALLOWED;
-  return { isAllowed: false, retryAfterSeconds: Math.max(1, Math.ceil((needed - available) / ratePerMillisecond / 1000)) };
 }
 
 /** Looked at by every /validate/check, for its client's failures (prepared: see prepared-query.ts). */
@@ -48,36 +43,13 @@ const takeUnit = prepareQuery((db, key: string, capacity: number, rate: number, 
     .returning('units');
 });
 
-/** The buckets asked for, each key once: a key named twice (two tokens mailing one address) pays once per mail. */
-export function mergeBuckets(buckets: readonly BucketRequest[]): Array<{ key: string; capacity: number; rate: number; needed: number }> {
-  const wanted = new Map<string, { key: string; capacity: number; rate: number; needed: number }>();
-  for (const { key, capacity, windowMilliseconds } of buckets) {
-    const seen = wanted.get(key);
-    if (seen) seen.needed += 1;
-    else wanted.set(key, { key, capacity, rate: capacity / windowMilliseconds, needed: 1 });
-  }
-  return [...wanted.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-type BucketValues = [key: string, units: number, updatedAt: number];
-
-/** [key, units, updated_at, key, units, ...] as rows. */
-function bucketRows(flat: ReadonlyArray<string | number>): Array<{ key: string; units: number; updated_at: number }> {
-  return rowsOf<BucketValues>(flat, 3).map(([key, units, updatedAt]) => ({ key, units, updated_at: updatedAt }));
-}
-
-/** Creates missing buckets full (one statement per number of buckets). */
-export const createBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
-  db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doNothing()));
-const selectBuckets = (db: Kysely<Database>, keys: readonly string[]) =>
-  db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key');
-const bucketsByKeys = prepareQuery((db, ...keys: string[]) => selectBuckets(db, keys));
-const lockBucketsByKeys = prepareQuery((db, ...keys: string[]) => selectBuckets(db, keys).forUpdate());
+const bucketsByKeys = prepareQuery((db, ...keys: string[]) =>
+  db.selectFrom('rate_bucket').select(['key', 'units', 'updated_at']).where('key', 'in', keys).orderBy('key'));
 const writeBuckets = prepareQuery((db, ...rows: Array<string | number>) =>
   db.insertInto('rate_bucket').values(bucketRows(rows)).onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ units: eb.ref('excluded.units'), updated_at: eb.ref('excluded.updated_at') }))));
 
 /**
- * Token buckets in one table. Taking a unit is a single UPDATE whose WHERE clause does the refill
+ * Token buckets in one table. Taking a unit is a single upsert whose WHERE clause does the refill
  * arithmetic, so concurrent requests on any number of nodes cannot take more than the bucket holds.
  */
 export function createRateLimitRepository(db: Kysely<Database>, dialect: DialectName): RateLimitRepository {
@@ -94,19 +66,19 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
     },
 
     /**
-     * A few statements in one transaction, whatever the number of buckets: read them all, and write them
-     * all back in one upsert when every one can pay. On PostgreSQL the missing ones are created full first
-     * and all are read locked, in key order, so two requests over overlapping buckets cannot deadlock. On
-     * SQLite a missing bucket is read as full: the transaction is the only writer from its read to its
-     * write (one connection; another process's write in between fails the commit, SQLITE_BUSY_SNAPSHOT).
+     * PostgreSQL: the trigger's one statement with no challenge to queue (queue-statement.ts), so every
+     * bucket is locked in key order and charged only when all of them can pay. SQLite: a read and one
+     * upsert in a transaction, a missing bucket read as full: the transaction is the only writer from its
+     * read to its write (one connection; another process's write in between fails the commit,
+     * SQLITE_BUSY_SNAPSHOT).
      */
     async takeAll(buckets, now) {
       if (buckets.length === 0) return ALLOWED;
+      if (dialect === 'postgres') return queueInOneStatement(db, { buckets, challenges: [], mails: [] }, now);
       const wanted = new Map(mergeBuckets(buckets).map((bucket) => [bucket.key, bucket]));
       const keys = [...wanted.keys()];
       return inTransaction(db, async (trx) => {
-        if (dialect === 'postgres') await createBuckets(trx, ...keys.flatMap((key) => [key, wanted.get(key)!.capacity, now]));
-        const { rows: stored } = await (dialect === 'postgres' ? lockBucketsByKeys : bucketsByKeys)(trx, ...keys);
+        const { rows: stored } = await bucketsByKeys(trx, ...keys);
         const found = new Map(stored.map((row) => [row.key, row]));
         const rows = keys.map((key) => found.get(key) ?? { key, units: wanted.get(key)!.capacity, updated_at: now });
         const updates: Array<string | number> = [];
