@@ -1,4 +1,4 @@
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { HttpClient } from './http-client.js';
 import { round } from './latency.js';
@@ -37,19 +37,59 @@ async function childResult<T>(script: string, args: string[], env: NodeJS.Proces
   };
 }
 
+/**
+ * The KDF ceiling's process, kept for a whole run: it measures once as it starts (with one verification
+ * alone), then again whenever asked. The machine's speed is not constant (on a shared VM the ceiling moved
+ * by a fifth within minutes here), so each KDF-bound level of the benchmark is set beside ceilings
+ * measured just before and just after it, by the same process, while the server idles.
+ */
+export class KdfCeiling {
+  readonly #child: ChildProcess;
+  readonly #settings: BenchSettings;
+
+  private constructor(child: ChildProcess, settings: BenchSettings) {
+    this.#child = child;
+    this.#settings = settings;
+  }
+
+  static async start(settings: BenchSettings): Promise<{ ceiling: KdfCeiling; first: Limits['kdf'] }> {
+    const threadPoolSize = settings.cores;
+    const inFlight = 2 * settings.cores;
+    const { kdf } = settings;
+    const ticksBefore = machineTicks();
+    const child = fork(
+      new URL('./kdf-limit-process.js', import.meta.url).pathname,
+      [kdf.memoryKiB, kdf.iterations, kdf.parallelism, settings.limitDurationMs * 2, inFlight].map(String),
+      { env: { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
+    const [message] = (await once(child, 'message')) as [{ perSecond: number; singleMedianMs: number }];
+    const stealPercent = stealPercentBetween(ticksBefore, machineTicks());
+    return {
+      ceiling: new KdfCeiling(child, settings),
+      first: { perSecond: round(message.perSecond, 1), singleVerifyMs: round(message.singleMedianMs, 1), threadPoolSize, inFlight, stealPercent },
+    };
+  }
+
+  /** Verifications/s on all cores over `durationMs` (the benchmark's ceiling duration unless given). */
+  async measure(durationMs = this.#settings.limitDurationMs): Promise<{ perSecond: number; stealPercent: number }> {
+    const ticksBefore = machineTicks();
+    this.#child.send({ measureMs: durationMs });
+    const [message] = (await once(this.#child, 'message')) as [{ perSecond: number }];
+    return { perSecond: round(message.perSecond, 1), stealPercent: stealPercentBetween(ticksBefore, machineTicks()) };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    this.#child.disconnect();
+    await once(this.#child, 'exit');
+  }
+}
+
+/** One measurement of the KDF ceiling in a process of its own (`npm run bench:kdf`). */
 export async function measureKdf(settings: BenchSettings): Promise<Limits['kdf']> {
-  const threadPoolSize = settings.cores;
-  const inFlight = 2 * settings.cores;
-  const { kdf } = settings;
-  const ticksBefore = machineTicks();
-  const { message, stop } = await childResult<{ perSecond: number; singleMedianMs: number }>(
-    './kdf-limit-process.js',
-    [kdf.memoryKiB, kdf.iterations, kdf.parallelism, settings.limitDurationMs * 2, inFlight].map(String),
-    { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize) },
-  );
-  const stealPercent = stealPercentBetween(ticksBefore, machineTicks());
-  await stop();
-  return { perSecond: round(message.perSecond, 1), singleVerifyMs: round(message.singleMedianMs, 1), threadPoolSize, inFlight, stealPercent };
+  const { ceiling, first } = await KdfCeiling.start(settings);
+  await ceiling.stop();
+  return first;
 }
 
 export async function measureBareHttp(settings: BenchSettings, workers: number): Promise<Record<number, number>> {
@@ -72,8 +112,8 @@ export async function measureBareHttp(settings: BenchSettings, workers: number):
   return results;
 }
 
-export async function measureLimits(settings: BenchSettings, log: (line: string) => void): Promise<Limits> {
-  const kdf = await measureKdf(settings);
+export async function measureLimits(settings: BenchSettings, ceiling: { first: Limits['kdf'] }, log: (line: string) => void): Promise<Limits> {
+  const kdf = ceiling.first;
   log(`  KDF: ${kdf.perSecond} verifications/s on ${settings.cores} cores; one verification ${kdf.singleVerifyMs} ms; steal ${kdf.stealPercent}%`);
   const httpSingleProcess = await measureBareHttp(settings, 1);
   log(`  bare fastify, 1 process: ${JSON.stringify(httpSingleProcess)} req/s by concurrency`);

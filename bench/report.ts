@@ -127,6 +127,10 @@ export function markdown(report: BenchReport): string {
   lines.push('| limit | value |');
   lines.push('| --- | --- |');
   lines.push(`| Argon2id verifications/s, all cores (UV_THREADPOOL_SIZE=${limits.kdf.threadPoolSize}, ${limits.kdf.inFlight} in flight) | ${limits.kdf.perSecond}${limits.kdfMeasurements ? ` (best of ${limits.kdfMeasurements.join(' at the start, ')} at the end${limits.kdfStealPercents ? `; steal ${limits.kdfStealPercents.join(' % and ')} %` : ''})` : ''} |`);
+  const beside = report.runs.flatMap((run) => run.results).flatMap((result) => (result.kdfCeilingBeside ? [result.kdfCeilingBeside.beforePerSecond, result.kdfCeilingBeside.afterPerSecond] : []));
+  if (beside.length > 0) {
+    lines.push(`| Argon2id verifications/s beside each KDF-bound level (same measurement, ${settings.limitDurationMs / 1000} s each, just before and just after the level, server idle) | ${Math.min(...beside)} to ${Math.max(...beside)} (${beside.length} measurements) |`);
+  }
   for (const level of settings.levels) {
     lines.push(`| bare fastify route req/s, c=${level} (1 process / ${settings.cores}-worker cluster) | ${limits.httpSingleProcess[level]} / ${limits.httpCluster[level]} |`);
   }
@@ -138,7 +142,8 @@ export function markdown(report: BenchReport): string {
   lines.push('## Results');
   lines.push('');
   lines.push('Throughput counts only checked answers (CHALLENGE / ACCEPT / REJECT as expected). Latency in ms; "mail" is request sent -> SMTP sink accepted the mail; "loop stall" is the server\'s longest event-loop delay during the level. ' +
-    'The bound is the smallest of: KDF/s ÷ KDF runs per op, bare-route req/s ÷ HTTP requests per op, bare single-row writes/s ÷ writes per op (estimated).');
+    'The bound is the smallest of: KDF/s ÷ KDF runs per op, bare-route req/s ÷ HTTP requests per op, bare single-row writes/s ÷ writes per op (estimated). ' +
+    'The KDF/s of a KDF-bound level is the better of the ceilings measured just before and just after that level, as this machine\'s speed moves within a run.');
   lines.push('');
   lines.push('| scenario | db | conc. | ops/s | p50 | p99 | max | mail p50 | mail p99 | loop stall | bound | of bound | errors |');
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');

@@ -33,8 +33,12 @@ export interface Bound {
   perSecond: number;
 }
 
-/** The ceiling that binds a scenario at a concurrency: the smallest of what KDF, HTTP and DB allow per op. */
-export function boundFor(scenario: ScenarioName, database: DatabaseKind, concurrency: number, limits: Limits): Bound {
+/**
+ * The ceiling that binds a scenario at a concurrency: the smallest of what KDF, HTTP and DB allow per op.
+ * `kdfPerSecond` is the KDF ceiling to hold the level against: the run's (the better of its start and end)
+ * unless the level was measured beside ceilings of its own (see kdfCeilingBeside).
+ */
+export function boundFor(scenario: ScenarioName, database: DatabaseKind, concurrency: number, limits: Limits, kdfPerSecond = limits.kdf.perSecond): Bound {
   const cost = COSTS[scenario];
   const nearestLevel = (table: Record<number, number>): number => {
     const levels = Object.keys(table).map(Number);
@@ -42,7 +46,7 @@ export function boundFor(scenario: ScenarioName, database: DatabaseKind, concurr
     return table[level]!;
   };
   const bounds: Bound[] = [{ name: 'http', perSecond: nearestLevel(limits.http) / cost.httpRequests }];
-  if (cost.kdf > 0) bounds.push({ name: 'kdf', perSecond: limits.kdf.perSecond / cost.kdf });
+  if (cost.kdf > 0) bounds.push({ name: 'kdf', perSecond: kdfPerSecond / cost.kdf });
   const dbUpdates = database === 'sqlite' ? limits.sqliteUpdatesPerSecond : limits.postgresUpdatesPerSecond ? nearestLevel(limits.postgresUpdatesPerSecond) : undefined;
   if (dbUpdates !== undefined) bounds.push({ name: 'db', perSecond: dbUpdates / cost.dbWrites });
   const binding = bounds.reduce((lowest, bound) => (bound.perSecond < lowest.perSecond ? bound : lowest));
@@ -68,6 +72,11 @@ export interface LevelResult {
   mail: LatencySummary | undefined;
   bound: Bound;
   fractionOfBound: number;
+  /**
+   * KDF-bound levels: the KDF ceiling measured just before and just after the level (verifications/s,
+   * server idle). The level's KDF bound is the better of the two, so a fraction errs on the strict side.
+   */
+  kdfCeilingBeside?: { beforePerSecond: number; afterPerSecond: number };
   /** CPU per successful operation by server thread kind, sink and driver; absent when nothing succeeded. */
   cpu?: LevelCpu;
   /** The server's longest event-loop stall during this level (its /metrics, read before and after). */
@@ -130,6 +139,12 @@ function emailOf(user: string): string {
   return `${user}@bench.test`;
 }
 
+/** The KDF ceiling a level is held against: the better of those measured beside it, else the run's. */
+export function kdfCeilingFor(result: Pick<LevelResult, 'kdfCeilingBeside'>, limits: Limits): number {
+  const beside = result.kdfCeilingBeside;
+  return beside ? Math.max(beside.beforePerSecond, beside.afterPerSecond) : limits.kdf.perSecond;
+}
+
 /** One gauge of a Prometheus exposition, in the unit it is exposed in. */
 function gaugeValue(text: string, name: string): number | undefined {
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`, 'm').exec(text);
@@ -156,6 +171,8 @@ export async function benchDatabase(
   mailbox: Mailbox,
   limits: Limits,
   log: (line: string) => void,
+  /** The KDF ceiling now (KdfCeiling.measure); absent, every level is held against the run's ceiling. */
+  kdfCeilingNow?: () => Promise<number>,
 ): Promise<DatabaseRun> {
   const dir = mkdtempSync(join(tmpdir(), 'mailotp-bench-'));
   const db = database === 'sqlite'
@@ -279,8 +296,13 @@ export async function benchDatabase(
       return pending;
     };
 
+    /** Before a KDF-bound level (after any prefill) and after it: the ceiling of the level's own minutes. */
+    const ceilingNow = async (): Promise<number | undefined> => (kdfCeilingNow ? kdfCeilingNow() : undefined);
+    const beside = (beforePerSecond: number | undefined, afterPerSecond: number | undefined): Partial<LevelResult> =>
+      beforePerSecond !== undefined && afterPerSecond !== undefined ? { kdfCeilingBeside: { beforePerSecond, afterPerSecond } } : {};
+
     const record = (scenario: ScenarioName, loop: LoopResult, extra: Partial<LevelResult> = {}): LevelResult => {
-      const bound = boundFor(scenario, database, loop.concurrency || 1, limits);
+      const bound = boundFor(scenario, database, loop.concurrency || 1, limits, kdfCeilingFor(extra, limits));
       const result: LevelResult = {
         scenario,
         database,
@@ -298,9 +320,10 @@ export async function benchDatabase(
         ...extra,
       };
       results.push(result);
+      const ceilings = result.kdfCeilingBeside ? ` [KDF ceiling ${result.kdfCeilingBeside.beforePerSecond}/s before, ${result.kdfCeilingBeside.afterPerSecond}/s after]` : '';
       const latency = result.latency ? `p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} max ${result.latency.maxMs} ms` : 'no successes';
       const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main + ${result.cpu.serverOtherThreadsMs} other, sink ${result.cpu.sinkMs}, driver ${result.cpu.driverMs}${result.cpu.postgresMs ? `, postgres ${result.cpu.postgresMs}` : ''}; cores ${result.cpu.allCoresBusyPercent}% busy, steal ${result.cpu.stealPercent}%` : '';
-      log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}`);
+      log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}${ceilings}`);
       return result;
     };
 
@@ -340,11 +363,13 @@ export async function benchDatabase(
       const client = new HttpClient(server.url, concurrency);
       const pick = userPicker(groups.flow, concurrency);
       const steps = { pin: new LatencyRecorder(), answer: new LatencyRecorder(), mail: new LatencyRecorder() };
+      const ceilingBefore = await ceilingNow();
       await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, (worker) => fullFlow(client, pick(worker), steps));
       client.close();
-      record('full-flow', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read(), steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() }, mail: steps.mail.summary() });
+      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read(), steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() }, mail: steps.mail.summary() };
+      record('full-flow', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
       peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
     }
     await settle('full-flow');
@@ -356,6 +381,7 @@ export async function benchDatabase(
       const poolSize = Math.ceil(Math.max(2 * limits.kdf.perSecond, 200) * (settings.levelDurationMs / 1000) * 1.2) + 4 * concurrency;
       const pool = await prefill(groups.pinAndOtp, poolSize);
       const client = new HttpClient(server.url, concurrency);
+      const ceilingBefore = await ceilingNow();
       await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
@@ -364,7 +390,8 @@ export async function benchDatabase(
         return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
       });
       client.close();
-      record('pin-and-otp', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() });
+      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() };
+      record('pin-and-otp', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
     }
     await settle('pin-and-otp');
 
@@ -404,6 +431,7 @@ export async function benchDatabase(
     for (const concurrency of settings.levels) {
       const client = new HttpClient(server.url, concurrency);
       const pick = userPicker(groups.wrongPin, concurrency);
+      const ceilingBefore = await ceilingNow();
       await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
@@ -411,7 +439,8 @@ export async function benchDatabase(
         return response.status === 200 && authenticationOf(response) === 'REJECT' ? 'ok' : 'error';
       });
       client.close();
-      record('wrong-pin', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() });
+      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() };
+      record('wrong-pin', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
     }
     await settle('wrong-pin');
 
@@ -421,6 +450,7 @@ export async function benchDatabase(
       const client = new HttpClient(server.url, 256);
       const mailLatency = new LatencyRecorder();
       const mailWaits: Array<Promise<void>> = [];
+      const ceilingBefore = await ceilingNow();
       await stallWindow.start();
       const cpuStart = cpuMeter.mark();
       const loop = await openLoop(rate, settings.halfPeakDurationMs, async (index): Promise<OpOutcome> => {
@@ -435,7 +465,8 @@ export async function benchDatabase(
       await Promise.all(mailWaits);
       const cpu = cpuMeter.since(cpuStart, loop.completed);
       client.close();
-      record('pin-only-half-peak', loop, { targetRatePerSecond: rate, mail: mailLatency.summary(), cpu, eventLoopMaxStallMs: await stallWindow.read() });
+      const measured = { targetRatePerSecond: rate, mail: mailLatency.summary(), cpu, eventLoopMaxStallMs: await stallWindow.read() };
+      record('pin-only-half-peak', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
     }
     await settle('pin-only-half-peak');
 
