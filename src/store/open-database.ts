@@ -79,7 +79,8 @@ export function openSqlite(path: string): OpenDatabase {
     const db = new Kysely<Database>({ dialect: new TurnTakingSqliteDialect({ database: withStatementCache(database) }) });
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
-  // Checkpoints happen off the event loop (see sqlite-checkpointer.ts); this is the fallback threshold.
+  // Checkpoints happen off the event loop (see sqlite-checkpointer.ts); this is the fallback threshold,
+  // which continuous writes do reach (the known limit described there).
   database.pragma('wal_autocheckpoint = 20000');
   const checkpointer = startSqliteCheckpointer(resolve(path), createRequire(import.meta.url).resolve('better-sqlite3'));
   const db = new Kysely<Database>({ dialect: new TurnTakingSqliteDialect({ database: withStatementCache(database) }) });

@@ -12,6 +12,13 @@ import { Worker } from 'node:worker_threads';
  * (three commits each) on ext4: a checkpoint every 1,000 ms gave a dozen event-loop stalls of 20-50 ms
  * per 5 s; every 100 ms, none over 22 ms, at the same throughput. An idle PASSIVE checkpoint costs
  * microseconds.
+ *
+ * Known limit: a checkpoint copies frames but never starts the log over; the next write does, and only
+ * if every frame was copied when it began. Under continuous writes (measured from 1,500 transaction_id
+ * answers/s) that moment never comes, the log grows to the main connection's safety net and its
+ * checkpoint runs in a commit on the event loop, fsyncs included: 12-25 ms iterations every 1-2 s
+ * (README, Performance). Without the safety net the log grew to 1.4 GB in a minute; RESTART checkpoints
+ * from here block the event loop's writers. Writes on a thread of their own would end it.
  */
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
