@@ -37,6 +37,21 @@ async function childResult<T>(script: string, args: string[], env: NodeJS.Proces
   };
 }
 
+/** The child's next message; a child that exits first (a failed verification) fails the run instead of hanging it. */
+async function nextMessage<T>(child: ChildProcess): Promise<T> {
+  const ac = new AbortController();
+  try {
+    return await Promise.race([
+      once(child, 'message', { signal: ac.signal }).then(([message]) => message as T),
+      once(child, 'exit', { signal: ac.signal }).then(([code]) => {
+        throw new Error(`the KDF ceiling's process exited (${String(code)}) before it answered`);
+      }),
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
 /**
  * The KDF ceiling's process, kept for a whole run: it measures once as it starts (with one verification
  * alone), then again whenever asked. The machine's speed is not constant (on a shared VM the ceiling moved
@@ -62,7 +77,7 @@ export class KdfCeiling {
       [kdf.memoryKiB, kdf.iterations, kdf.parallelism, settings.limitDurationMs * 2, inFlight].map(String),
       { env: { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
-    const [message] = (await once(child, 'message')) as [{ perSecond: number; singleMedianMs: number }];
+    const message = await nextMessage<{ perSecond: number; singleMedianMs: number }>(child);
     const stealPercent = stealPercentBetween(ticksBefore, machineTicks());
     return {
       ceiling: new KdfCeiling(child, settings),
@@ -74,7 +89,7 @@ export class KdfCeiling {
   async measure(durationMs = this.#settings.limitDurationMs): Promise<{ perSecond: number; stealPercent: number }> {
     const ticksBefore = machineTicks();
     this.#child.send({ measureMs: durationMs });
-    const [message] = (await once(this.#child, 'message')) as [{ perSecond: number }];
+    const message = await nextMessage<{ perSecond: number }>(this.#child);
     return { perSecond: round(message.perSecond, 1), stealPercent: stealPercentBetween(ticksBefore, machineTicks()) };
   }
 
