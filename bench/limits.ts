@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { nextMessage, stopChild } from './child-process.js';
 import { HttpClient } from './http-client.js';
 import { round } from './latency.js';
 import { closedLoop } from './load.js';
@@ -26,30 +26,7 @@ export interface Limits {
 
 async function childResult<T>(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ message: T; stop: () => Promise<void> }> {
   const child = fork(new URL(script, import.meta.url).pathname, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [message] = (await once(child, 'message')) as [T];
-  return {
-    message,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.disconnect();
-      await once(child, 'exit');
-    },
-  };
-}
-
-/** The child's next message; a child that exits first (a failed verification) fails the run instead of hanging it. */
-async function nextMessage<T>(child: ChildProcess): Promise<T> {
-  const ac = new AbortController();
-  try {
-    return await Promise.race([
-      once(child, 'message', { signal: ac.signal }).then(([message]) => message as T),
-      once(child, 'exit', { signal: ac.signal }).then(([code]) => {
-        throw new Error(`the KDF ceiling's process exited (${String(code)}) before it answered`);
-      }),
-    ]);
-  } finally {
-    ac.abort();
-  }
+  return { message: await nextMessage<T>(child, script), stop: () => stopChild(child) };
 }
 
 /**
@@ -77,7 +54,7 @@ export class KdfCeiling {
       [kdf.memoryKiB, kdf.iterations, kdf.parallelism, settings.limitDurationMs * 2, inFlight].map(String),
       { env: { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
-    const message = await nextMessage<{ perSecond: number; singleMedianMs: number }>(child);
+    const message = await nextMessage<{ perSecond: number; singleMedianMs: number }>(child, "the KDF ceiling's process");
     const stealPercent = stealPercentBetween(ticksBefore, machineTicks());
     return {
       ceiling: new KdfCeiling(child, settings),
@@ -89,14 +66,12 @@ export class KdfCeiling {
   async measure(durationMs = this.#settings.limitDurationMs): Promise<{ perSecond: number; stealPercent: number }> {
     const ticksBefore = machineTicks();
     this.#child.send({ measureMs: durationMs });
-    const message = await nextMessage<{ perSecond: number }>(this.#child);
+    const message = await nextMessage<{ perSecond: number }>(this.#child, "the KDF ceiling's process");
     return { perSecond: round(message.perSecond, 1), stealPercent: stealPercentBetween(ticksBefore, machineTicks()) };
   }
 
-  async stop(): Promise<void> {
-    if (this.#child.exitCode !== null) return;
-    this.#child.disconnect();
-    await once(this.#child, 'exit');
+  stop(): Promise<void> {
+    return stopChild(this.#child);
   }
 }
 

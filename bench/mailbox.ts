@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { nextMessage, stopChild } from './child-process.js';
 import type { SinkMail } from './smtp-sink.js';
 
 interface Waiter {
@@ -35,7 +35,7 @@ export class Mailbox {
 
   static async start(): Promise<Mailbox> {
     const child = fork(new URL('./smtp-sink-process.js', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const [first] = (await once(child, 'message')) as [{ port: number }];
+    const first = await nextMessage<{ port: number }>(child, 'the SMTP sink');
     return new Mailbox(child, first.port);
   }
 
@@ -82,9 +82,7 @@ export class Mailbox {
     return { isComplete: this.received >= expectedTotal, missing: Math.max(0, expectedTotal - this.received) };
   }
 
-  async close(): Promise<void> {
-    if (this.#child.exitCode !== null) return;
-    this.#child.disconnect();
-    await once(this.#child, 'exit');
+  close(): Promise<void> {
+    return stopChild(this.#child);
   }
 }
