@@ -2,13 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type Driver, type SqliteDatabase } from 'kysely';
+import { Kysely, PostgresDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { OtpError } from '../core/errors.js';
 import type { Database, DialectName } from './schema.js';
 import { startSqliteCheckpointer } from './sqlite-checkpointer.js';
 import { StatementNames, withNamedStatements } from './named-statements.js';
-import { nextTurn } from './next-turn.js';
+import { MailotpSqliteDialect } from './sqlite-dialect.js';
 
 export interface OpenDatabase {
   db: Kysely<Database>;
@@ -47,26 +47,6 @@ function withStatementCache(database: SQLite.Database, maxStatements = 500): Sql
   };
 }
 
-/**
- * better-sqlite3 runs each statement synchronously, so a request's whole chain of statements used to run
- * in the turn of the event loop that started it: under saturation one turn served every ready request
- * to the end (64 transaction_id answers at c=64, 60 ms on a slow machine) while timers, new connections
- * and health checks waited. Taking the connection in the next turn (setImmediate) lets each turn run
- * one statement or transaction per request. The connection itself is still taken and released as before,
- * so statements never interleave inside a transaction.
- */
-class TurnTakingSqliteDialect extends SqliteDialect {
-  override createDriver(): Driver {
-    const driver = super.createDriver();
-    const acquireConnection = driver.acquireConnection.bind(driver);
-    driver.acquireConnection = async () => {
-      await nextTurn();
-      return acquireConnection();
-    };
-    return driver;
-  }
-}
-
 export function openSqlite(path: string): OpenDatabase {
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
   const database = new SQLite(path);
@@ -74,16 +54,18 @@ export function openSqlite(path: string): OpenDatabase {
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
-  database.pragma('busy_timeout = 5000');
+  // Never wait for a lock inside SQLite, asleep on the event loop: the dialect waits on a timer instead.
+  database.pragma('busy_timeout = 0');
+  const dialect = new MailotpSqliteDialect({ database: withStatementCache(database), isInTransaction: () => database.inTransaction });
   if (path === ':memory:') {
-    const db = new Kysely<Database>({ dialect: new TurnTakingSqliteDialect({ database: withStatementCache(database) }) });
+    const db = new Kysely<Database>({ dialect });
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
-  // Checkpoints happen off the event loop (see sqlite-checkpointer.ts); this is the fallback threshold,
-  // which continuous writes do reach (the known limit described there).
+  // Checkpoints happen off the event loop (see sqlite-checkpointer.ts); this is only a safety net in
+  // case that thread is gone.
   database.pragma('wal_autocheckpoint = 20000');
   const checkpointer = startSqliteCheckpointer(resolve(path), createRequire(import.meta.url).resolve('better-sqlite3'));
-  const db = new Kysely<Database>({ dialect: new TurnTakingSqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Database>({ dialect });
   return {
     db,
     dialect: 'sqlite',

@@ -69,8 +69,7 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
      * PostgreSQL: the trigger's one statement with no challenge to queue (queue-statement.ts), so every
      * bucket is locked in key order and charged only when all of them can pay. SQLite: a read and one
      * upsert in a transaction, a missing bucket read as full: the transaction is the only writer from its
-     * read to its write (one connection; another process's write in between fails the commit,
-     * SQLITE_BUSY_SNAPSHOT).
+     * read to its write (it begins IMMEDIATE, holding the write lock before it reads: sqlite-dialect.ts).
      */
     async takeAll(buckets, now) {
       if (buckets.length === 0) return ALLOWED;

@@ -13,12 +13,15 @@ import { Worker } from 'node:worker_threads';
  * per 5 s; every 100 ms, none over 22 ms, at the same throughput. An idle PASSIVE checkpoint costs
  * microseconds.
  *
- * Known limit: a checkpoint copies frames but never starts the log over; the next write does, and only
- * if every frame was copied when it began. Under continuous writes (measured from 1,500 transaction_id
- * answers/s) that moment never comes, the log grows to the main connection's safety net and its
- * checkpoint runs in a commit on the event loop, fsyncs included: 12-25 ms iterations every 1-2 s
- * (README, Performance). Without the safety net the log grew to 1.4 GB in a minute; RESTART checkpoints
- * from here block the event loop's writers. Writes on a thread of their own would end it.
+ * Starting the log over: a PASSIVE checkpoint copies frames but never restarts the log. The next write
+ * does, and only if every frame was copied when it began, a moment continuous writes never give (seen
+ * from 1,500 transaction_id answers/s): the log then grew to the main connection's 20,000-page safety
+ * net, whose checkpoint ran in a commit on the event loop, fsyncs included (12-25 ms every 1-2 s). So
+ * once the log holds `restartAtPages` frames, right after a PASSIVE pass has copied nearly all of them,
+ * this thread runs a RESTART checkpoint: it takes the write lock, copies the few frames written since,
+ * syncs, and has the next write start the log over. The event loop never waits for that lock in SQLite
+ * (busy_timeout = 0 there, and its transactions begin IMMEDIATE: sqlite-dialect.ts), so it keeps serving
+ * while its writes wait a few milliseconds on a timer; the next write then syncs only the log's header.
  */
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -26,7 +29,10 @@ const Database = require(workerData.driverPath);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 1000');
 const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or closing: the next round catches up */ }
+  try {
+    const [{ log }] = db.pragma('wal_checkpoint(PASSIVE)');
+    if (log >= workerData.restartAtPages) db.pragma('wal_checkpoint(RESTART)');
+  } catch { /* busy or closing: the next round catches up */ }
 }, workerData.intervalMilliseconds);
 parentPort.on('message', () => { clearInterval(timer); try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} db.close(); parentPort.close(); });
 `;
@@ -35,8 +41,14 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-export function startSqliteCheckpointer(path: string, driverPath: string, intervalMilliseconds = 100): Checkpointer {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driverPath, intervalMilliseconds } });
+export interface CheckpointerOptions {
+  intervalMilliseconds?: number;
+  /** Frames in the log that make this thread start it over (4,096-byte pages: 16 MiB at the default). */
+  restartAtPages?: number;
+}
+
+export function startSqliteCheckpointer(path: string, driverPath: string, { intervalMilliseconds = 100, restartAtPages = 4000 }: CheckpointerOptions = {}): Checkpointer {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driverPath, intervalMilliseconds, restartAtPages } });
   worker.unref();
   worker.on('error', () => undefined);
   return {

@@ -33,7 +33,7 @@ describe('startSqliteCheckpointer', () => {
     })();
     const sizeBefore = statSync(path).size;
     assert.ok(statSync(`${path}-wal`).size > 2_000_000, 'the rows sit in the WAL');
-    const checkpointer = startSqliteCheckpointer(path, createRequire(import.meta.url).resolve('better-sqlite3'), 50);
+    const checkpointer = startSqliteCheckpointer(path, createRequire(import.meta.url).resolve('better-sqlite3'), { intervalMilliseconds: 50 });
     try {
       // Only a checkpoint writes WAL pages into the main file, so its growth proves the worker ran one.
       assert.ok(await eventually(() => statSync(path).size > sizeBefore + 2_000_000, 5000), 'no checkpoint happened');
