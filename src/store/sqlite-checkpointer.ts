@@ -22,17 +22,29 @@ import { Worker } from 'node:worker_threads';
  * syncs, and has the next write start the log over. The event loop never waits for that lock in SQLite
  * (busy_timeout = 0 there, and its transactions begin IMMEDIATE: sqlite-dialect.ts), so it keeps serving
  * while its writes wait a few milliseconds on a timer; the next write then syncs only the log's header.
+ *
+ * A RESTART holds the write lock while it waits for the lock's owner and then for every other reader to
+ * leave the log, so it waits at most `restartWaitMilliseconds` (SQLite's busy timeout on this
+ * connection) and then gives up for now. A reader that stays (an online backup, an open sqlite3 shell)
+ * would otherwise hold up every write for that long each round: after each failure in a row twice as
+ * many rounds that would try are skipped, up to `maxSkippedRounds`, and one success resets it.
+ * Meanwhile the log grows as it did before, and the next successful RESTART starts it over.
  */
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driverPath);
 const db = new Database(workerData.path);
-db.pragma('busy_timeout = 1000');
+db.pragma('busy_timeout = ' + workerData.restartWaitMilliseconds);
+let skipRounds = 0;
+let failures = 0;
 const timer = setInterval(() => {
   try {
     const [{ log }] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (log >= workerData.restartAtPages) db.pragma('wal_checkpoint(RESTART)');
-  } catch { /* busy or closing: the next round catches up */ }
+    if (log < workerData.restartAtPages || skipRounds-- > 0) return;
+    const [{ busy }] = db.pragma('wal_checkpoint(RESTART)');
+    failures = busy ? failures + 1 : 0;
+    skipRounds = busy ? Math.min(2 ** (failures - 1), workerData.maxSkippedRounds) - 1 : 0;
+  } catch { /* closing: the next round catches up */ }
 }, workerData.intervalMilliseconds);
 parentPort.on('message', () => { clearInterval(timer); try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} db.close(); parentPort.close(); });
 `;
@@ -45,10 +57,19 @@ export interface CheckpointerOptions {
   intervalMilliseconds?: number;
   /** Frames in the log that make this thread start it over (4,096-byte pages: 16 MiB at the default). */
   restartAtPages?: number;
+  /** The longest a RESTART waits for the write lock or for readers, holding up writes meanwhile. */
+  restartWaitMilliseconds?: number;
+  /** The most rounds skipped after RESTARTs that failed in a row (32 x 100 ms: 3.2 s). */
+  maxSkippedRounds?: number;
 }
 
-export function startSqliteCheckpointer(path: string, driverPath: string, { intervalMilliseconds = 100, restartAtPages = 4000 }: CheckpointerOptions = {}): Checkpointer {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driverPath, intervalMilliseconds, restartAtPages } });
+export function startSqliteCheckpointer(
+  path: string,
+  driverPath: string,
+  { intervalMilliseconds = 100, restartAtPages = 4000, restartWaitMilliseconds = 20, maxSkippedRounds = 32 }: CheckpointerOptions = {},
+): Checkpointer {
+  const workerData = { path, driverPath, intervalMilliseconds, restartAtPages, restartWaitMilliseconds, maxSkippedRounds };
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
   worker.unref();
   worker.on('error', () => undefined);
   return {
