@@ -22,7 +22,8 @@ try {
 import('./system/thread-priority.js')
   .then(async ({ lowerThreadsStartedSince }) => {
     const lowered = lowerThreadsStartedSince(before);
-    (await import('./main.js')).run({ loweredThreads: lowered.threads.length, idleThreads: lowered.idleThreads.length });
+    const isPoolStartedBefore = before.size > 0 && lowered.startedSince === 0;
+    (await import('./main.js')).run({ loweredThreads: lowered.threads.length, idleThreads: lowered.idleThreads.length, isPoolStartedBefore });
   })
   .catch((error: unknown) => {
     // A missing or broken build: one line, as main.ts reports its own start-up failures.

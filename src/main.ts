@@ -9,6 +9,8 @@ export interface Startup {
   loweredThreads?: number;
   /** Those of them under SCHED_IDLE (see src/system/thread-priority.ts). */
   idleThreads?: number;
+  /** The pool was running before the launcher could size and lower it (a NODE_OPTIONS preload). */
+  isPoolStartedBefore?: boolean;
 }
 
 /** Composition root for `npm start` (via src/launch.cts): config -> database -> ports -> services -> HTTP. */
@@ -18,7 +20,8 @@ async function main(startup: Startup): Promise<void> {
   const app = await composeApp(config, composed, { level: config.logLevel });
   const log = app.log;
   log.info(describeConfig(config), 'configuration');
-  if (startup.loweredThreads === undefined) log.warn('started without dist/src/launch.cjs: the thread pool has its default size and runs at the event loop\'s priority');
+  if (startup.isPoolStartedBefore) log.warn('the thread pool was already running when dist/src/launch.cjs started (a --import or --require preload in NODE_OPTIONS starts it): it keeps libuv\'s default size (4) unless UV_THREADPOOL_SIZE was set before start, and runs at the event loop\'s priority, so PIN checks can delay every other request');
+  else if (startup.loweredThreads === undefined) log.warn('started without dist/src/launch.cjs: the thread pool has its default size and runs at the event loop\'s priority');
   else if (startup.loweredThreads > 0 && startup.idleThreads === 0) log.info({ threads: startup.loweredThreads }, 'thread pool runs at nice 10 only: chrt (util-linux) is missing or SCHED_IDLE was refused, so the event loop can wait for a PIN check\'s time slice');
   else log.debug({ threads: startup.loweredThreads, idleThreads: startup.idleThreads }, 'thread pool runs below the event loop');
   if (composed.isNewKey) log.warn({ dataDir: config.dataDir }, 'created a new master key file; back it up, and give every cluster node the same one');

@@ -29,6 +29,7 @@ describe('lowerThreadsStartedSince', { skip: process.platform !== 'linux' && 'pe
     type Thread = { nice: number; policy: number };
     const { pid, lowered, threads } = JSON.parse(output) as { pid: number; lowered: LoweredThreads; threads: Record<string, Thread> };
     assert.equal(lowered.threads.length, 3, 'one per pool thread, as UV_THREADPOOL_SIZE asks');
+    assert.equal(lowered.startedSince, 3);
     assert.deepEqual(lowered.idleThreads, hasChrt ? lowered.threads : [], hasChrt ? 'chrt is here: every pool thread is idle-scheduled' : 'no chrt: nice alone');
     for (const id of lowered.threads) assert.deepEqual(threads[String(id)], { nice: 10, policy: hasChrt ? SCHED_IDLE : SCHED_OTHER }, `pool thread ${id}`);
     assert.deepEqual(threads[String(pid)], { nice: 0, policy: SCHED_OTHER }, 'the event loop');
@@ -41,6 +42,16 @@ describe('lowerThreadsStartedSince', { skip: process.platform !== 'linux' && 'pe
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', `
       const { lowerThreadsStartedSince } = await import(${JSON.stringify(MODULE)});
       console.log(JSON.stringify(lowerThreadsStartedSince(new Set())));`], { encoding: 'utf8' });
-    assert.deepEqual(JSON.parse(output), { threads: [], idleThreads: [] });
+    assert.deepEqual(JSON.parse(output), { startedSince: 0, threads: [], idleThreads: [] });
+  });
+
+  it('finds no new thread when the pool ran before the threads were noted, as under a NODE_OPTIONS preload', () => {
+    const output = execFileSync(process.execPath, ['-e', `
+      const { readdirSync, readFile } = require('node:fs');
+      readFile('/proc/self/stat', () => {
+        const before = new Set(readdirSync('/proc/self/task').map(Number));
+        import(${JSON.stringify(MODULE)}).then(({ lowerThreadsStartedSince }) => console.log(JSON.stringify(lowerThreadsStartedSince(before))));
+      });`], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(output), { startedSince: 0, threads: [], idleThreads: [] });
   });
 });

@@ -19,6 +19,11 @@ export const SCHED_OTHER = 0;
 export const SCHED_IDLE = 5;
 
 export interface LoweredThreads {
+  /**
+   * Threads that appeared since `before`. None on Linux means the pool was already running when the
+   * launcher looked: a preload (`--import`/`--require` in NODE_OPTIONS) started it, at its default size.
+   */
+  startedSince: number;
   /** The pool's threads, each at nice THREAD_POOL_NICE. */
   threads: number[];
   /** Those of them that also run under SCHED_IDLE. */
@@ -51,10 +56,11 @@ export interface LoweredThreads {
  * every thread that appeared since is lowered.
  */
 export function lowerThreadsStartedSince(before: ReadonlySet<number>, nice = THREAD_POOL_NICE): LoweredThreads {
-  const lowered: LoweredThreads = { threads: [], idleThreads: [] };
+  const lowered: LoweredThreads = { startedSince: 0, threads: [], idleThreads: [] };
   if (before.size === 0) return lowered;
   for (const id of threadIds()) {
     if (before.has(id)) continue;
+    lowered.startedSince += 1;
     try {
       setPriority(id, nice);
       lowered.threads.push(id);

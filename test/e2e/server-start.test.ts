@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 import { SCHED_IDLE, SCHED_OTHER } from '../../src/system/thread-priority.js';
@@ -111,6 +112,21 @@ describe('npm start on a fresh machine: SQLite in ./data, nothing else', () => {
     assert.equal(readFileSync(join(dir, 'data', 'mailotp.key'), 'utf8'), keyBefore);
     const auth = await post(`${server.url}/auth`, { username: 'admin', password: 'first-admin-password' });
     assert.equal(auth['result'].status, true);
+  });
+});
+
+describe('a preload that starts the thread pool before the launcher', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
+  it('is named in a warning: the pool keeps its default size and the event loop\'s priority', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-preload-'));
+    // Any ES module preloaded with --import (an OpenTelemetry register hook, say) is read through the pool.
+    writeFileSync(join(dir, 'preload.mjs'), 'export {};\n');
+    const server = await startServerProcess({ NODE_OPTIONS: `--import ${pathToFileURL(join(dir, 'preload.mjs')).href}` }, dir);
+    try {
+      assert.match(server.output(), /the thread pool was already running when dist\/src\/launch\.cjs started/);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
