@@ -31,6 +31,19 @@ function databaseFile(): string {
   return join(dir, 'locks.db');
 }
 
+/** A main connection set up as openSqlite sets it up (WAL, busy_timeout 0), on the dialect, with table t. */
+function mainConnection(path: string, lockWaitMilliseconds?: number): { connection: SQLite.Database; db: Db } {
+  const connection = new SQLite(path);
+  connection.pragma('journal_mode = WAL');
+  connection.pragma('synchronous = NORMAL');
+  connection.pragma('busy_timeout = 0');
+  // Without the checkpointer the log would grow to this safety net: 20,000 pages (80 MB).
+  connection.pragma('wal_autocheckpoint = 20000');
+  connection.exec('create table t (id integer primary key, payload text)');
+  const dialect = new MailotpSqliteDialect({ database: connection, isInTransaction: () => connection.inTransaction, lockWaitMilliseconds });
+  return { connection, db: new Kysely({ dialect }) };
+}
+
 /**
  * Another connection on a thread of its own (as the checkpointer, or a second process, would be) takes
  * the write lock, writes a row, says 'locked', keeps the lock for `holdMilliseconds` and commits.
@@ -97,13 +110,7 @@ describe('SQLite locks and the event loop', () => {
 
   it('gives up after its lock wait with SQLITE_BUSY, having changed nothing', async () => {
     const path = databaseFile();
-    const setup = new SQLite(path);
-    setup.pragma('journal_mode = WAL');
-    setup.exec('create table t (id integer primary key, payload text)');
-    setup.close();
-    const connection = new SQLite(path);
-    connection.pragma('busy_timeout = 0');
-    const db: Db = new Kysely({ dialect: new MailotpSqliteDialect({ database: connection, isInTransaction: () => connection.inTransaction, lockWaitMilliseconds: 100 }) });
+    const { connection, db } = mainConnection(path, 100);
     try {
       const { released } = await holdWriteLock(path, 1000);
       await assert.rejects(db.insertInto('t').values({ id: 1, payload: 'late' }).execute(), (error: { code?: string }) => error.code === 'SQLITE_BUSY');
@@ -139,11 +146,7 @@ describe('SQLite locks and the event loop', () => {
 
   it('keeps writes flowing while another connection holds an old snapshot open, as an online backup does', async () => {
     const path = databaseFile();
-    const connection = new SQLite(path);
-    connection.pragma('journal_mode = WAL');
-    connection.pragma('busy_timeout = 0');
-    connection.exec('create table t (id integer primary key, payload text)');
-    const db: Db = new Kysely({ dialect: new MailotpSqliteDialect({ database: connection, isInTransaction: () => connection.inTransaction }) });
+    const { db } = mainConnection(path);
     const checkpointer = startSqliteCheckpointer(path, DRIVER, { intervalMilliseconds: 20, restartAtPages: 50 });
     // The reader's snapshot keeps every later frame in the log: each RESTART must wait for it, holding
     // the write lock while it waits.
@@ -173,14 +176,7 @@ describe('SQLite locks and the event loop', () => {
 
   it('starts the WAL over under continuous writes, from the checkpointer thread', async () => {
     const path = databaseFile();
-    const connection = new SQLite(path);
-    connection.pragma('journal_mode = WAL');
-    connection.pragma('synchronous = NORMAL');
-    connection.pragma('busy_timeout = 0');
-    // As the server sets it: without the checkpointer the log would grow to 20,000 pages (80 MB).
-    connection.pragma('wal_autocheckpoint = 20000');
-    connection.exec('create table t (id integer primary key, payload text)');
-    const db: Db = new Kysely({ dialect: new MailotpSqliteDialect({ database: connection, isInTransaction: () => connection.inTransaction }) });
+    const { db } = mainConnection(path);
     const checkpointer = startSqliteCheckpointer(path, DRIVER, { intervalMilliseconds: 20, restartAtPages: 250 });
     const payload = 'x'.repeat(3000);
     const rows = 8000;
