@@ -5,8 +5,10 @@ import { nextTurn } from './next-turn.js';
 /** Between two tries for a lock another connection holds: a timer, so the event loop runs meanwhile. */
 const LOCK_RETRY_MILLISECONDS = 1;
 
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_RECOVERY while another connection recovers the log). */
 function isBusy(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 /**
@@ -15,9 +17,9 @@ function isBusy(error: unknown): boolean {
  * the whole server stood still. The main connection runs with busy_timeout = 0 instead, so a statement
  * that finds the lock taken fails at once with SQLITE_BUSY, having done nothing; outside a transaction
  * that is safe to repeat, and it is repeated from a timer until the lock is free or
- * `lockWaitMilliseconds` pass (then the SQLITE_BUSY error stands, as busy_timeout's would have). Inside one it cannot happen: every transaction begins IMMEDIATE, holding
- * the write lock from its first statement (see `beginTransaction` below), and `begin immediate` itself
- * runs outside one.
+ * `lockWaitMilliseconds` pass (then the SQLITE_BUSY error stands, as busy_timeout's would have).
+ * Inside one it cannot happen: every transaction begins IMMEDIATE, holding the write lock from its
+ * first statement (see `beginTransaction` below), and `begin immediate` itself runs outside one.
  *
  * better-sqlite3 runs a statement synchronously, so Kysely's SqliteConnection throws SQLITE_BUSY from
  * the call itself: caught here without an extra promise on the path of every statement that succeeds.
