@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { Kysely } from 'kysely';
@@ -203,5 +204,41 @@ describe('SQLite locks and the event loop', () => {
     const check = new SQLite(path, { readonly: true });
     assert.deepEqual(check.pragma('integrity_check'), [{ integrity_check: 'ok' }]);
     check.close();
+  });
+  it('starts the log over from the checkpointer thread: a write on the event loop appends, never syncs a new header', async () => {
+    const path = databaseFile();
+    const { db } = mainConnection(path);
+    const checkpointer = startSqliteCheckpointer(path, DRIVER, { intervalMilliseconds: 20 });
+    // Bytes 12-23 of the log: the checkpoint sequence and the salts, new each time the log starts over.
+    const logHeader = (): string => {
+      const file = openSync(`${path}-wal`, 'r');
+      try {
+        const header = Buffer.alloc(12);
+        readSync(file, header, 0, 12, 12);
+        return header.toString('hex');
+      } finally {
+        closeSync(file);
+      }
+    };
+    try {
+      for (let id = 1; id <= 5; id += 1) await db.insertInto('t').values({ id, payload: 'before' }).execute();
+      const written = logHeader();
+      // Nothing writes here now: a new header is the checkpointer thread's doing, once it has copied the log.
+      const deadline = performance.now() + 3000;
+      while (logHeader() === written && performance.now() < deadline) await sleep(10);
+      assert.notEqual(logHeader(), written, 'the checkpointer never started the log over');
+      // It writes again while its own first writes fill the log; rounds that find only its marker's
+      // frame leave the log as it is. Wait until the header has held for 10 rounds.
+      let restarted = logHeader();
+      for (let since = performance.now(); performance.now() - since < 200 && performance.now() < deadline; await sleep(10)) {
+        if (logHeader() !== restarted) [restarted, since] = [logHeader(), performance.now()];
+      }
+      await db.insertInto('t').values({ id: 6, payload: 'after' }).execute();
+      assert.equal(logHeader(), restarted, 'a write on the event loop started the log over (and synced its header)');
+      assert.equal((await db.selectFrom('t').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n, 6);
+    } finally {
+      await checkpointer.stop();
+      await db.destroy();
+    }
   });
 });
