@@ -1,15 +1,17 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { SecretBox } from '../core/ports.js';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import type { RandomSource, SecretBox } from '../core/ports.js';
+import { cryptoRandomSource } from './crypto-random-source.js';
 
 const VERSION = 'v1';
 
 /** AES-256-GCM; the output is "v1.<iv>.<tag>.<ciphertext>" in base64url, safe to store as text. */
-export function createAesSecretBox(key: Uint8Array): SecretBox {
+export function createAesSecretBox(key: Uint8Array, random: RandomSource = cryptoRandomSource): SecretBox {
   if (key.byteLength !== 32) throw new TypeError('the encryption key must be 32 bytes');
   const keyCopy = Buffer.from(key);
   return {
     seal(plaintext: string): string {
-      const iv = randomBytes(12);
+      const iv = Buffer.alloc(12);
+      random.read(iv);
       const cipher = createCipheriv('aes-256-gcm', keyCopy, iv);
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return [VERSION, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.');
