@@ -230,8 +230,11 @@ describe('SQLite locks and the event loop', () => {
       // It writes again while its own first writes fill the log; rounds that find only its marker's
       // frame leave the log as it is. Wait until the header has held for 10 rounds.
       let restarted = logHeader();
-      for (let since = performance.now(); performance.now() - since < 200 && performance.now() < deadline; await sleep(10)) {
-        if (logHeader() !== restarted) [restarted, since] = [logHeader(), performance.now()];
+      let stableSince = performance.now();
+      while (performance.now() - stableSince < 200 && performance.now() < deadline) {
+        await sleep(10);
+        const header = logHeader();
+        if (header !== restarted) [restarted, stableSince] = [header, performance.now()];
       }
       await db.insertInto('t').values({ id: 6, payload: 'after' }).execute();
       assert.equal(logHeader(), restarted, 'a write on the event loop started the log over (and synced its header)');
