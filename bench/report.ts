@@ -165,15 +165,16 @@ export function markdown(report: BenchReport): string {
   }
   lines.push('');
   lines.push('CPU per operation (ms), per successful flow or request: the server\'s main thread(s), its other threads together (libuv pool running Argon2id, GC helpers, worker threads), ' +
-    'the SMTP sink and the load driver, which share the cores with the server, and the local PostgreSQL server\'s processes. "All cores busy" is the first four ÷ (elapsed × cores). ' +
+    'the SMTP sink and the load driver, which share the cores with the server, and the local PostgreSQL server\'s processes. "All cores busy" is the first four ÷ (elapsed × cores); ' +
+    '"machine busy" is every process\'s, PostgreSQL included, from /proc/stat: where the two differ, the cores were not idle but working for PostgreSQL (or something else). ' +
     '"Steal" is the share of core time the hypervisor gave to other guests during the level: a level with much of it measures the neighbours as much as mailotp.');
   lines.push('');
-  lines.push('| scenario | db | conc. | server main thread | server other threads | SMTP sink | driver | PostgreSQL | all cores busy % | steal % | server peak RSS MiB |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| scenario | db | conc. | server main thread | server other threads | SMTP sink | driver | PostgreSQL | all cores busy % | machine busy % | steal % | server peak RSS MiB |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const run of report.runs) {
     for (const result of run.results) {
       const cpu = result.cpu;
-      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.sinkMs)} | ${ms(cpu?.driverMs)} | ${result.database === 'postgres' ? ms(cpu?.postgresMs) : '–'} | ${ms(cpu?.allCoresBusyPercent)} | ${ms(cpu?.stealPercent)} | ${ms(result.peakRssMiB)} |`);
+      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.sinkMs)} | ${ms(cpu?.driverMs)} | ${result.database === 'postgres' ? ms(cpu?.postgresMs) : '–'} | ${ms(cpu?.allCoresBusyPercent)} | ${ms(cpu?.machineBusyPercent)} | ${ms(cpu?.stealPercent)} | ${ms(result.peakRssMiB)} |`);
     }
   }
   lines.push('');
