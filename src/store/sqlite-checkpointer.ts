@@ -19,9 +19,9 @@ import { Worker } from 'node:worker_threads';
  * net, whose checkpoint ran in a commit on the event loop, fsyncs included (12-25 ms every 1-2 s). So
  * once the log holds `restartAtPages` frames, right after a PASSIVE pass has copied nearly all of them,
  * this thread runs a RESTART checkpoint: it takes the write lock, copies the few frames written since,
- * syncs, and has the next write start the log over. The event loop never waits for that lock in SQLite
- * (busy_timeout = 0 there, and its transactions begin IMMEDIATE: sqlite-dialect.ts), so it keeps serving
- * while its writes wait a few milliseconds on a timer; the next write then syncs only the log's header.
+ * syncs, and has the next write start the log over (this thread's own, below). The event loop never
+ * waits for that lock in SQLite (busy_timeout = 0 there, and its transactions begin IMMEDIATE:
+ * sqlite-dialect.ts), so it keeps serving while its writes wait a few milliseconds on a timer.
  *
  * A RESTART holds the write lock while it waits for the lock's owner and then for every other reader to
  * leave the log, so it waits at most `restartWaitMilliseconds` (SQLite's busy timeout on this
