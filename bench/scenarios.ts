@@ -119,7 +119,8 @@ export const BENCH_SETTINGS: Readonly<Record<string, string>> = {
   'validate.failure_rate_client': '999999999/60',
 };
 
-const PIN = '2468';
+/** Every benchmark user's PIN, and one that is always wrong. */
+export const PIN = '2468';
 const WRONG_PIN = '1357';
 /**
  * Challenges triggered at once while prefilling (fewer when a user group is smaller: each worker needs
@@ -135,8 +136,36 @@ interface Pending {
   otp: string;
 }
 
-function emailOf(user: string): string {
+export function emailOf(user: string): string {
   return `${user}@bench.test`;
+}
+
+const authenticationOf = (response: { body: any }): string | undefined => response.body?.result?.authentication;
+
+/** Each step of a full flow apart: PIN-only request, request sent -> mail accepted, answer. */
+export interface FlowSteps {
+  pin: LatencyRecorder;
+  answer: LatencyRecorder;
+  mail: LatencyRecorder;
+}
+
+/**
+ * One full two-step flow: PIN alone, wait for the mail, answer with transaction_id + code.
+ * `onChallenge` runs once the server has promised a mail, so the caller can count the mails it expects.
+ */
+export async function fullFlow(client: HttpClient, mailbox: Mailbox, user: string, onChallenge: () => void, steps?: FlowSteps): Promise<OpOutcome> {
+  const sentAtMs = wallClockMs();
+  const stepStart = performance.now();
+  const challenge = await client.post('/validate/check', { user, pass: PIN });
+  if (authenticationOf(challenge) !== 'CHALLENGE') return 'error';
+  steps?.pin.add(performance.now() - stepStart);
+  onChallenge();
+  const mail = await mailbox.next(emailOf(user));
+  steps?.mail.add(mail.receivedAtMs - sentAtMs);
+  const answerStart = performance.now();
+  const answer = await client.post('/validate/check', { user, transaction_id: challenge.body.detail.transaction_id, pass: mail.otp ?? '' });
+  steps?.answer.add(performance.now() - answerStart);
+  return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
 }
 
 /** The KDF ceiling a level is held against: the better of those measured beside it, else the run's. */
@@ -328,30 +357,18 @@ export async function benchDatabase(
     };
 
     const check = (client: HttpClient, params: Record<string, string>) => client.post('/validate/check', params);
-    const authenticationOf = (response: { body: any }): string | undefined => response.body?.result?.authentication;
 
-    /** One full two-step flow: PIN alone, wait for the mail, answer with transaction_id + code. */
-    const fullFlow = async (client: HttpClient, user: string, steps?: { pin: LatencyRecorder; answer: LatencyRecorder; mail: LatencyRecorder }): Promise<OpOutcome> => {
-      const sentAtMs = wallClockMs();
-      const stepStart = performance.now();
-      const challenge = await check(client, { user, pass: PIN });
-      if (authenticationOf(challenge) !== 'CHALLENGE') return 'error';
-      steps?.pin.add(performance.now() - stepStart);
-      expectedMails += 1;
-      const mail = await mailbox.next(emailOf(user));
-      steps?.mail.add(mail.receivedAtMs - sentAtMs);
-      const answerStart = performance.now();
-      const answer = await check(client, { user, transaction_id: challenge.body.detail.transaction_id, pass: mail.otp ?? '' });
-      steps?.answer.add(performance.now() - answerStart);
-      return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
-    };
+    const flow = (client: HttpClient, user: string, steps?: FlowSteps): Promise<OpOutcome> =>
+      fullFlow(client, mailbox, user, () => {
+        expectedMails += 1;
+      }, steps);
 
     // 0. Warm-up, not measured: the server as it runs after minutes in production, not seconds.
     {
       const concurrency = Math.min(16, Math.max(...settings.levels));
       const client = new HttpClient(server.url, concurrency);
       const pick = userPicker(groups.flow, concurrency);
-      const warmup = await closedLoop(concurrency, settings.warmupMs, (worker) => fullFlow(client, pick(worker)));
+      const warmup = await closedLoop(concurrency, settings.warmupMs, (worker) => flow(client, pick(worker)));
       client.close();
       log(`  warm-up: ${warmup.completed} full flows in ${round(settings.warmupMs / 1000, 1)} s (not measured)${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
       await settle('warm-up');
@@ -366,7 +383,7 @@ export async function benchDatabase(
       const ceilingBefore = await ceilingNow();
       await stallWindow.start();
       const cpuStart = cpuMeter.mark();
-      const loop = await closedLoop(concurrency, settings.levelDurationMs, (worker) => fullFlow(client, pick(worker), steps));
+      const loop = await closedLoop(concurrency, settings.levelDurationMs, (worker) => flow(client, pick(worker), steps));
       client.close();
       const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read(), steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() }, mail: steps.mail.summary() };
       record('full-flow', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
