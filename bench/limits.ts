@@ -5,6 +5,7 @@ import { round } from './latency.js';
 import { closedLoop } from './load.js';
 import { machineTicks, stealPercentBetween } from './cpu-usage.js';
 import { postgresUpdatesPerSecond, sqliteUpdatesPerSecond } from './db-limits.js';
+import type { ProtocolFloorLevel } from './protocol-floor.js';
 import type { BenchSettings } from './settings.js';
 
 /** The ceilings this machine puts on mailotp, measured in the same run as mailotp itself. */
@@ -22,6 +23,8 @@ export interface Limits {
   sqliteUpdatesPerSecond: number;
   /** Per concurrency level; absent when PostgreSQL is not benchmarked. */
   postgresUpdatesPerSecond: Record<number, number> | undefined;
+  /** Full flows of the least server built from mailotp's parts (protocol-floor.ts), per level. */
+  protocolFloor?: ProtocolFloorLevel[];
 }
 
 async function childResult<T>(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ message: T; stop: () => Promise<void> }> {

@@ -3,6 +3,7 @@ import { loadavg } from 'node:os';
 import { KdfCeiling, measureLimits, type Limits } from './limits.js';
 import { Mailbox } from './mailbox.js';
 import { describeMachine, judgeTargets, markdown, svgChart, type BenchReport } from './report.js';
+import { measureProtocolFloor } from './protocol-floor.js';
 import { benchDatabase, boundFor, kdfCeilingFor, type DatabaseRun } from './scenarios.js';
 import { round } from './latency.js';
 import { readSettings } from './settings.js';
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
     limits = await measureLimits(settings, firstKdf, log);
     const mailbox = await Mailbox.start();
     try {
+      log('protocol floor (mailotp\'s HTTP framework, KDF and mailer; no state):');
+      limits.protocolFloor = await measureProtocolFloor(settings, mailbox, kdfCeiling, log);
       for (const database of settings.databases) {
         log(`${database}:`);
         runs.push(await benchDatabase(database, settings, mailbox, limits, log, async () => (await kdfCeiling.measure()).perSecond));
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
     settings,
     limits,
     runs,
-    targets: judgeTargets(runs),
+    targets: judgeTargets(runs, limits.protocolFloor),
   };
   const directory = new URL('../../bench/results/', import.meta.url).pathname;
   mkdirSync(directory, { recursive: true });

@@ -41,7 +41,7 @@ export interface Overrides {
  * what the pool sends in parallel waits in the pool's queue while its lease runs out, and another node
  * then claims and sends it a second time.
  */
-const MAILER_CONNECTIONS_PER_SERVER = 4;
+export const MAILER_CONNECTIONS_PER_SERVER = 4;
 
 export async function composeDeps(config: Readonly<Config>, overrides: Overrides = {}): Promise<Composed> {
   const clock = overrides.clock ?? systemClock;

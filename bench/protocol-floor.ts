@@ -1,0 +1,80 @@
+import { fork } from 'node:child_process';
+import { nextMessage, stopChild } from './child-process.js';
+import { CpuMeter, type LevelCpu } from './cpu-usage.js';
+import { HttpClient } from './http-client.js';
+import { round } from './latency.js';
+import type { KdfCeiling } from './limits.js';
+import { closedLoop } from './load.js';
+import type { Mailbox } from './mailbox.js';
+import { fullFlow, PIN } from './scenarios.js';
+import type { BenchSettings } from './settings.js';
+import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
+
+/** Full flows of the protocol floor (floor-server-process.ts) at one concurrency. */
+export interface ProtocolFloorLevel {
+  concurrency: number;
+  perSecond: number;
+  completed: number;
+  errors: number;
+  /** The KDF ceiling just before and just after the level, as for mailotp's KDF-bound levels. */
+  kdfCeilingBeside: { beforePerSecond: number; afterPerSecond: number };
+  /** perSecond ÷ the better of the two ceilings. */
+  fractionOfKdf: number;
+  cpu: LevelCpu | undefined;
+}
+
+/**
+ * What full flows can reach on this machine with mailotp's parts and none of its state: the floor server
+ * gets the same warm-up as mailotp, then each level's closed loop, held against the KDF ceiling measured
+ * beside it. Users are picked as for mailotp (worker w takes users w, w+c, ...), so no two flows in
+ * flight wait for mail to one address.
+ */
+export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mailbox, kdfCeiling: KdfCeiling, log: (line: string) => void): Promise<ProtocolFloorLevel[]> {
+  const { kdf } = settings;
+  const child = fork(new URL('./floor-launch.cjs', import.meta.url).pathname, [kdf.memoryKiB, kdf.iterations, kdf.parallelism, mailbox.port, PIN].map(String), {
+    execArgv: [...SERVER_NODE_FLAGS],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const levels: ProtocolFloorLevel[] = [];
+  try {
+    const { port } = await nextMessage<{ port: number }>(child, 'the protocol floor');
+    const url = `http://127.0.0.1:${port}`;
+    const users = Array.from({ length: settings.userCount }, (_, index) => `floor${String(index).padStart(4, '0')}`);
+    const flows = async (concurrency: number, durationMs: number) => {
+      const client = new HttpClient(url, concurrency);
+      const counters = new Array<number>(concurrency).fill(0);
+      const slots = Math.max(1, Math.floor(users.length / concurrency));
+      try {
+        return await closedLoop(concurrency, durationMs, (worker) =>
+          fullFlow(client, mailbox, users[(worker + concurrency * (counters[worker]!++ % slots)) % users.length]!, () => undefined));
+      } finally {
+        client.close();
+      }
+    };
+    const warmup = await flows(Math.min(16, Math.max(...settings.levels)), settings.warmupMs);
+    log(`  protocol floor warm-up: ${warmup.completed} full flows (not measured)${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
+    const cpuMeter = new CpuMeter(child.pid!, mailbox.pid, settings.cores);
+    for (const concurrency of settings.levels) {
+      const before = (await kdfCeiling.measure()).perSecond;
+      const cpuStart = cpuMeter.mark();
+      const loop = await flows(concurrency, settings.levelDurationMs);
+      const cpu = cpuMeter.since(cpuStart, loop.completed);
+      const after = (await kdfCeiling.measure()).perSecond;
+      const level: ProtocolFloorLevel = {
+        concurrency,
+        perSecond: loop.perSecond,
+        completed: loop.completed,
+        errors: loop.errors,
+        kdfCeilingBeside: { beforePerSecond: before, afterPerSecond: after },
+        fractionOfKdf: round(loop.perSecond / Math.max(before, after), 3),
+        cpu,
+      };
+      levels.push(level);
+      log(`  protocol floor c=${concurrency}: ${level.perSecond} flows/s (${Math.round(level.fractionOfKdf * 100)}% of KDF ${Math.max(before, after)}/s)${level.errors ? `, ${level.errors} errors` : ''}` +
+        `${cpu ? `; CPU/flow ms: main ${cpu.serverMainThreadMs} + ${cpu.serverOtherThreadsMs} other, sink ${cpu.sinkMs}, driver ${cpu.driverMs}` : ''}`);
+    }
+  } finally {
+    await stopChild(child);
+  }
+  return levels;
+}
