@@ -6,7 +6,7 @@ import { round } from './latency.js';
 import type { KdfCeiling } from './limits.js';
 import { closedLoop } from './load.js';
 import type { Mailbox } from './mailbox.js';
-import { fullFlow, PIN } from './scenarios.js';
+import { fullFlow, PIN, userPicker } from './scenarios.js';
 import type { BenchSettings } from './settings.js';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 
@@ -26,8 +26,8 @@ export interface ProtocolFloorLevel {
 /**
  * What full flows can reach on this machine with mailotp's parts and none of its state: the floor server
  * gets the same warm-up as mailotp, then each level's closed loop, held against the KDF ceiling measured
- * beside it. Users are picked as for mailotp (worker w takes users w, w+c, ...), so no two flows in
- * flight wait for mail to one address.
+ * beside it. Users are picked as for mailotp (userPicker), so no two flows in flight wait for mail to
+ * one address.
  */
 export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mailbox, kdfCeiling: KdfCeiling, log: (line: string) => void): Promise<ProtocolFloorLevel[]> {
   const { kdf } = settings;
@@ -42,11 +42,9 @@ export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mai
     const users = Array.from({ length: settings.userCount }, (_, index) => `floor${String(index).padStart(4, '0')}`);
     const flows = async (concurrency: number, durationMs: number) => {
       const client = new HttpClient(url, concurrency);
-      const counters = new Array<number>(concurrency).fill(0);
-      const slots = Math.max(1, Math.floor(users.length / concurrency));
+      const pick = userPicker(users, concurrency);
       try {
-        return await closedLoop(concurrency, durationMs, (worker) =>
-          fullFlow(client, mailbox, users[(worker + concurrency * (counters[worker]!++ % slots)) % users.length]!, () => undefined));
+        return await closedLoop(concurrency, durationMs, (worker) => fullFlow(client, mailbox, pick(worker), () => undefined));
       } finally {
         client.close();
       }

@@ -119,7 +119,7 @@ export const BENCH_SETTINGS: Readonly<Record<string, string>> = {
   'validate.failure_rate_client': '999999999/60',
 };
 
-/** Every benchmark user's PIN, and one that is always wrong. */
+/** Every benchmark user's PIN. */
 export const PIN = '2468';
 const WRONG_PIN = '1357';
 /**
@@ -138,6 +138,16 @@ interface Pending {
 
 export function emailOf(user: string): string {
   return `${user}@bench.test`;
+}
+
+/** Worker w of c takes users w, w+c, w+2c, ...: no user has two requests of one worker set in flight. */
+export function userPicker(group: readonly string[], concurrency: number): (worker: number) => string {
+  const counters = new Array<number>(concurrency).fill(0);
+  return (worker: number): string => {
+    const slots = Math.max(1, Math.floor(group.length / concurrency));
+    const index = worker % group.length + concurrency * (counters[worker]!++ % slots);
+    return group[index % group.length]!;
+  };
 }
 
 const authenticationOf = (response: { body: any }): string | undefined => response.body?.result?.authentication;
@@ -273,16 +283,6 @@ export async function benchDatabase(
       pinAndOtp: users.slice(quarter, 2 * quarter),
       transaction: users.slice(2 * quarter, 3 * quarter),
       wrongPin: users.slice(3 * quarter),
-    };
-
-    /** Worker w of c takes users w, w+c, w+2c, ...: no user has two requests of one worker set in flight. */
-    const userPicker = (group: string[], concurrency: number) => {
-      const counters = new Array<number>(concurrency).fill(0);
-      return (worker: number): string => {
-        const slots = Math.max(1, Math.floor(group.length / concurrency));
-        const index = worker % group.length + concurrency * (counters[worker]!++ % slots);
-        return group[index % group.length]!;
-      };
     };
 
     const settle = async (label: string): Promise<void> => {
