@@ -57,7 +57,8 @@ function best(results: LevelResult[], scenario: string, database: string): Level
 export function judgeTargets(runs: DatabaseRun[], protocolFloor: ProtocolFloorLevel[] = []): Target[] {
   const targets: Target[] = [];
   const all = runs.flatMap((run) => run.results);
-  const floor = protocolFloor.reduce<ProtocolFloorLevel | undefined>((top, level) => (!top || level.fractionOfKdf > top.fractionOfKdf ? level : top), undefined);
+  // The floor's level is chosen as mailotp's is (best()): by rate, not by fraction.
+  const floor = protocolFloor.reduce<ProtocolFloorLevel | undefined>((top, level) => (!top || level.perSecond > top.perSecond ? level : top), undefined);
   const floorNote = floor ? `; the protocol floor: ${Math.round(floor.fractionOfKdf * 100)}% (c=${floor.concurrency})` : '';
   for (const run of runs) {
     const flow = best(all, 'full-flow', run.database);
