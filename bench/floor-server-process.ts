@@ -1,16 +1,19 @@
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import Fastify from 'fastify';
 import { MAILER_CONNECTIONS_PER_SERVER } from '../src/compose.js';
+import { generateOtp, generateTransactionId } from '../src/core/otp/generate-otp.js';
 import type { SmtpSettings } from '../src/core/ports.js';
 import { createSmtpMailer } from '../src/mail/smtp-mailer.js';
 import { createArgon2SecretHasher } from '../src/system/argon2-secret-hasher.js';
+import { cryptoRandomSource } from '../src/system/crypto-random-source.js';
 import { emailOf } from './scenarios.js';
 
 /**
  * The protocol floor: the least server that answers the benchmark's full flow, built from the parts
  * mailotp is built from: fastify with the same body parser, mailotp's own Argon2id hasher (pepper,
- * libuv pool, its gate) and its own mailer (nodemailer's pool, TCP_NODELAY, coalesced writes). Challenges
+ * libuv pool, its gate), its code and transaction id generators on its random source, and its own mailer
+ * (nodemailer's pool, TCP_NODELAY, coalesced writes). Challenges
  * live in a Map: no database, no audit, no rate limits, no sealed outbox, no logging. What it reaches on
  * a machine is what any server made of these parts can reach there; mailotp's distance to it is what
  * its state and checks cost. It is a yardstick for the report, never a server to deploy.
@@ -66,8 +69,8 @@ app.post('/validate/check', async (request, reply) => {
     return answer(isMatch ? 'ACCEPT' : 'REJECT');
   }
   if (!(await hasher.verify(pinHash, pass))) return answer('REJECT');
-  const id = randomBytes(10).toString('hex');
-  const code = String(randomInt(10 ** CODE_DIGITS)).padStart(CODE_DIGITS, '0');
+  const id = generateTransactionId(cryptoRandomSource);
+  const code = generateOtp(cryptoRandomSource, CODE_DIGITS);
   challenges.set(id, { user, code: Buffer.from(code), expiresAt: Date.now() + VALIDITY_MILLISECONDS });
   // Sent after the answer, as mailotp's outbox hand-off does. A mail that fails never reaches the sink,
   // and the driver counts its flow as an error when no code arrives.
