@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { round } from './latency.js';
 import { processTree } from './process-stats.js';
+import { SCHED_IDLE } from '../src/system/thread-priority.js';
 
 /**
  * CPU time of one level, by who spent it, in ms per successful operation. On a 2-core machine the
@@ -13,6 +14,13 @@ export interface LevelCpu {
   serverMainThreadMs: number;
   /** All other server threads together: libuv's pool (Argon2id), V8's GC helpers, worker threads. */
   serverOtherThreadsMs: number;
+  /**
+   * Of those, the threads running under SCHED_IDLE: the libuv pool the launcher lowered, which runs
+   * nothing but Argon2id while requests come in. What the KDF itself cost per operation, beside which
+   * everything else (the other columns, and other − KDF pool) is what keeps the server from the ceiling.
+   * 0 when no thread runs under SCHED_IDLE (the launcher could not lower the pool).
+   */
+  serverKdfPoolMs: number;
   sinkMs: number;
   driverMs: number;
   /** Server, sink and driver together ÷ (elapsed × cores). */
@@ -51,6 +59,30 @@ function statCpuMs(path: string, withReapedChildren = false): number {
   } catch {
     return 0; // the process or thread ended while we looked
   }
+}
+
+/** The scheduling policy (field 41) of a /proc stat line; the command name (field 2) may hold spaces and parentheses. */
+export function schedulingPolicyOf(stat: string): number {
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+}
+
+/** CPU ms of a process's threads that run under SCHED_IDLE (see serverKdfPoolMs). */
+function idleThreadsCpuMs(pid: number): number {
+  let totalMs = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0; // the process ended
+  }
+  for (const tid of tids) {
+    try {
+      if (schedulingPolicyOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')) === SCHED_IDLE) totalMs += statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // the thread ended while we looked
+    }
+  }
+  return totalMs;
 }
 
 export interface MachineTicks {
@@ -94,7 +126,7 @@ function postgresCpuMs(): number {
 export interface CpuMark {
   atMs: number;
   /** Per server pid: the whole process (its ended threads included) and its main thread. */
-  server: Map<number, { totalMs: number; mainMs: number }>;
+  server: Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number }>;
   sinkMs: number;
   driver: NodeJS.CpuUsage;
   machine: MachineTicks;
@@ -127,9 +159,9 @@ export class CpuMeter {
    */
   #read(edge: 'start' | 'end'): CpuMark {
     const own = edge === 'end' ? { atMs: performance.now(), driver: process.cpuUsage() } : undefined;
-    const server = new Map<number, { totalMs: number; mainMs: number }>();
+    const server = new Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number }>();
     for (const pid of processTree(this.#serverPid)) {
-      server.set(pid, { totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`) });
+      server.set(pid, { totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`), kdfPoolMs: idleThreadsCpuMs(pid) });
     }
     const sinkMs = statCpuMs(`/proc/${this.#sinkPid}/stat`);
     const machine = machineTicks();
@@ -143,10 +175,12 @@ export class CpuMeter {
     if (operations <= 0) return undefined;
     let mainMs = 0;
     let totalMs = 0;
+    let kdfPoolMs = 0;
     for (const [pid, now] of end.server) {
-      const before = start.server.get(pid) ?? { totalMs: 0, mainMs: 0 };
+      const before = start.server.get(pid) ?? { totalMs: 0, mainMs: 0, kdfPoolMs: 0 };
       mainMs += now.mainMs - before.mainMs;
       totalMs += now.totalMs - before.totalMs;
+      kdfPoolMs += now.kdfPoolMs - before.kdfPoolMs;
     }
     const sinkMs = end.sinkMs - start.sinkMs;
     const driverMs = (end.driver.user - start.driver.user + end.driver.system - start.driver.system) / 1000;
@@ -155,6 +189,7 @@ export class CpuMeter {
     return {
       serverMainThreadMs: perOperation(mainMs),
       serverOtherThreadsMs: perOperation(totalMs - mainMs),
+      serverKdfPoolMs: perOperation(kdfPoolMs),
       sinkMs: perOperation(sinkMs),
       driverMs: perOperation(driverMs),
       allCoresBusyPercent: round((100 * (totalMs + sinkMs + driverMs)) / (elapsedMs * this.#cores), 1),

@@ -3,6 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { nextMessage, stopChild } from './child-process.js';
+import { CpuMeter, schedulingPolicyOf } from './cpu-usage.js';
 import { HttpClient } from './http-client.js';
 import { Mailbox } from './mailbox.js';
 import { emailOf, fullFlow, PIN } from './scenarios.js';
@@ -60,10 +61,22 @@ describe('bench protocol floor', () => {
   });
 
   it('runs its KDF threads under SCHED_IDLE, as mailotp does', () => {
-    const policies = readdirSync(`/proc/${floor.pid}/task`).map((tid) => {
-      const stat = readFileSync(`/proc/${floor.pid}/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
-    });
+    const policies = readdirSync(`/proc/${floor.pid}/task`).map((tid) => schedulingPolicyOf(readFileSync(`/proc/${floor.pid}/task/${tid}/stat`, 'utf8')));
     assert.ok(policies.filter((policy) => policy === SCHED_IDLE).length >= 2, `policies: ${policies.join(',')}`);
+  });
+
+  it("counts the PIN checks' CPU on the KDF pool, apart from the server's other threads", async () => {
+    const meter = new CpuMeter(floor.pid!, mailbox.pid, 2);
+    const start = meter.mark();
+    // /proc counts CPU in 10 ms ticks: enough wrong PINs (a full Argon2id run each, no mail) to fill many.
+    const rejects = await Promise.all(Array.from({ length: 4 }, async () => {
+      let count = 0;
+      for (let index = 0; index < 60; index += 1) if ((await check({ user: 'erin', pass: '0000' })) === 'REJECT') count += 1;
+      return count;
+    }));
+    const cpu = meter.since(start, 240);
+    assert.deepEqual(rejects, [60, 60, 60, 60]);
+    assert.ok(cpu && cpu.serverKdfPoolMs > 0, `KDF pool CPU: ${JSON.stringify(cpu)}`);
+    assert.ok(cpu.serverKdfPoolMs <= cpu.serverOtherThreadsMs, 'the pool is among the other threads');
   });
 });

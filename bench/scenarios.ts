@@ -351,7 +351,7 @@ export async function benchDatabase(
       results.push(result);
       const ceilings = result.kdfCeilingBeside ? ` [KDF ceiling ${result.kdfCeilingBeside.beforePerSecond}/s before, ${result.kdfCeilingBeside.afterPerSecond}/s after]` : '';
       const latency = result.latency ? `p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} max ${result.latency.maxMs} ms` : 'no successes';
-      const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main + ${result.cpu.serverOtherThreadsMs} other, sink ${result.cpu.sinkMs}, driver ${result.cpu.driverMs}${result.cpu.postgresMs ? `, postgres ${result.cpu.postgresMs}` : ''}; cores ${result.cpu.allCoresBusyPercent}% busy (machine ${result.cpu.machineBusyPercent}%), steal ${result.cpu.stealPercent}%` : '';
+      const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main + ${result.cpu.serverOtherThreadsMs} other (KDF pool ${result.cpu.serverKdfPoolMs}), sink ${result.cpu.sinkMs}, driver ${result.cpu.driverMs}${result.cpu.postgresMs ? `, postgres ${result.cpu.postgresMs}` : ''}; cores ${result.cpu.allCoresBusyPercent}% busy (machine ${result.cpu.machineBusyPercent}%), steal ${result.cpu.stealPercent}%` : '';
       log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}${ceilings}`);
       return result;
     };
