@@ -16,9 +16,12 @@ export interface BenchSettings {
   levels: number[];
   levelDurationMs: number;
   /**
-   * Unmeasured full flows before the first level, per database. At the rates a KDF allows, V8 needs tens
-   * of seconds to optimise the request path: without this, the first levels charge TurboFan's compile
-   * work (about 1.3 ms of helper-thread CPU per flow, measured) and baseline-tier code to the server.
+   * Unmeasured full flows before the first level, per database (and for the protocol floor). At the rates
+   * a KDF allows, V8 takes minutes to optimise the request path: without this, the first levels charge
+   * TurboFan's compile work (about 1.3 ms of helper-thread CPU per flow, measured) and baseline-tier code
+   * to the server. 30 s was not enough: in scratch runs at c=16 (`--trace-opt`), TurboFan still compiled
+   * mailotp's own per-flow functions (checkPass, triggerChallenges, auditOf) after 60 s, and V8's helper
+   * threads spent 0.7-1.0 ms per flow in the 20 s after a 10 s warm-up, 0.2 after 60 s and 0.1 after 120 s.
    */
   warmupMs: number;
   /** How long each ceiling (KDF, bare route, bare update) is measured per level. */
@@ -31,7 +34,7 @@ export interface BenchSettings {
    * sizes that level's pool (a level ends early when its pool runs out).
    */
   transactionProbeSize: number;
-  /** The most time prefilling one level's pool may take: what keeps a full run within about 15 minutes. */
+  /** The most time prefilling one level's pool may take: what keeps a full run within about 20 minutes. */
   transactionPrefillBudgetMs: number;
   kdf: KdfParameters;
   cores: number;
@@ -53,7 +56,7 @@ export function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
     databases,
     levels: isQuick ? [1, 16] : [1, 4, 16, 64],
     levelDurationMs: isQuick ? 1000 : 5000,
-    warmupMs: isQuick ? 2000 : 30_000,
+    warmupMs: isQuick ? 2000 : 90_000,
     limitDurationMs: isQuick ? 700 : 3000,
     halfPeakDurationMs: isQuick ? 1500 : 10_000,
     userCount: isQuick ? 100 : 1000,
