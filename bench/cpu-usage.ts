@@ -46,24 +46,33 @@ const TICKS_PER_SECOND = ((): number => {
   }
 })();
 
+/** The fields of a /proc stat line after the command name (field 2, which may hold spaces and parentheses): index 0 is field 3. */
+function fieldsAfterName(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /**
- * utime + stime of a /proc stat file in ms (fields 14 and 15; the name in field 2 may hold spaces), and with
- * `withReapedChildren` cutime + cstime too (16 and 17: the time of children it has waited for).
+ * utime + stime of a /proc stat line in ms (fields 14 and 15), and with `withReapedChildren` cutime +
+ * cstime too (16 and 17: the time of children it has waited for).
  */
+function cpuMsOf(stat: string, withReapedChildren = false): number {
+  const fields = fieldsAfterName(stat);
+  const own = Number(fields[11]) + Number(fields[12]);
+  return ((withReapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) * 1000) / TICKS_PER_SECOND;
+}
+
+/** cpuMsOf a /proc stat file; 0 once the process or thread has ended. */
 function statCpuMs(path: string, withReapedChildren = false): number {
   try {
-    const stat = readFileSync(path, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const own = Number(fields[11]) + Number(fields[12]);
-    return ((withReapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) * 1000) / TICKS_PER_SECOND;
+    return cpuMsOf(readFileSync(path, 'utf8'), withReapedChildren);
   } catch {
     return 0; // the process or thread ended while we looked
   }
 }
 
-/** The scheduling policy (field 41) of a /proc stat line; the command name (field 2) may hold spaces and parentheses. */
+/** The scheduling policy (field 41) of a /proc stat line. */
 export function schedulingPolicyOf(stat: string): number {
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+  return Number(fieldsAfterName(stat)[38]);
 }
 
 /** CPU ms of a process's threads that run under SCHED_IDLE (see serverKdfPoolMs). */
@@ -77,7 +86,8 @@ function idleThreadsCpuMs(pid: number): number {
   }
   for (const tid of tids) {
     try {
-      if (schedulingPolicyOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')) === SCHED_IDLE) totalMs += statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      if (schedulingPolicyOf(stat) === SCHED_IDLE) totalMs += cpuMsOf(stat);
     } catch {
       // the thread ended while we looked
     }
