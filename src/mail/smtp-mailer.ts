@@ -7,6 +7,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { OtpError } from '../core/errors.js';
 import type { Mailer, MailMessage, SmtpSettings } from '../core/ports.js';
 import { describeSmtpFailure, SmtpFailure } from './describe-smtp-failure.js';
+import { installEnvelopePipelining } from './envelope-pipelining.js';
 import { buildRawMessage } from './raw-message.js';
 
 export { describeSmtpFailure, isTransientSmtpFailure, SmtpFailure, type SmtpFailureDescription } from './describe-smtp-failure.js';
@@ -129,6 +130,8 @@ function singleRecipient(to: string): string {
 
 /** The Mailer port on nodemailer: plain SMTP, STARTTLS, implicit TLS, AUTH only with a username. */
 export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
+  // MAIL FROM, RCPT TO and DATA in one round trip to servers that offer PIPELINING (envelope-pipelining.ts).
+  installEnvelopePipelining();
   // Keyed so the cache key, which covers the password, reveals nothing about it even in a heap dump.
   const fingerprintKey = randomBytes(32);
   const fingerprint = (settings: SmtpSettings): string =>

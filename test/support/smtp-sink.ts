@@ -24,6 +24,10 @@ export interface SmtpSinkOptions {
   refusesStartTls?: boolean;
   /** When set, AUTH is required with exactly these credentials. */
   credentials?: { username: string; password: string };
+  /** Reply to MAIL FROM with this SMTP code (e.g. 451 transient, 550 permanent). */
+  rejectSenderWith?: number;
+  /** Leave PIPELINING out of the EHLO reply, like a server that answers one command at a time. */
+  hidesPipelining?: boolean;
   /** Reply to RCPT TO with this SMTP code (e.g. 450 transient, 550 permanent). */
   rejectRecipientWith?: number;
   /** With `credentials`: offer and accept AUTH, but also take mail from clients that never authenticate. */
@@ -106,6 +110,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     key: tls.key,
     cert: tls.cert,
     hideSTARTTLS: !(options.offersStartTls ?? false),
+    hidePIPELINING: options.hidesPipelining ?? false,
     authOptional: options.credentials === undefined || (options.isAuthOptional ?? false),
     authMethods: ['PLAIN', 'LOGIN'],
     allowInsecureAuth: false,
@@ -131,6 +136,13 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         return;
       }
       callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
+    },
+    onMailFrom(_address, _session, callback) {
+      if (options.rejectSenderWith) {
+        callback(Object.assign(new Error('Sender refused by test sink'), { responseCode: options.rejectSenderWith }));
+        return;
+      }
+      callback();
     },
     onRcptTo(_address, _session, callback) {
       rcptCount += 1;

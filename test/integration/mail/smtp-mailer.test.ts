@@ -194,6 +194,17 @@ describe('SMTP mailer against a real SMTP server', () => {
     assert.deepEqual([deferred.responseCode, deferred.command, deferred.isTransient], [450, 'RCPT TO', true]);
   });
 
+  it('calls a 550 sender refusal permanent and a 451 transient, naming MAIL FROM even with the envelope pipelined', async () => {
+    const refusing = await sink({ rejectSenderWith: 550 });
+    const busy = await sink({ rejectSenderWith: 451 });
+    const sender = mailer(trustingMailer(true));
+    const refused = describeSmtpFailure(await failureOf(sender.send(settingsFor(refusing.port), messageTo('kim@example.test'))));
+    const deferred = describeSmtpFailure(await failureOf(sender.send(settingsFor(busy.port), messageTo('kim@example.test'))));
+    assert.deepEqual([refused.responseCode, refused.command, refused.isTransient], [550, 'MAIL FROM', false]);
+    assert.deepEqual([deferred.responseCode, deferred.command, deferred.isTransient], [451, 'MAIL FROM', true]);
+    assert.equal(refusing.mails.length + busy.mails.length, 0);
+  });
+
   it('refuses a recipient list instead of mailing several addresses', async () => {
     const plain = await sink();
     await failureOf(mailer(trustingMailer()).send(settingsFor(plain.port), messageTo('leo@example.test, mallory@example.test')));
@@ -337,15 +348,13 @@ describe('SMTP mailer trust through NODE_EXTRA_CA_CERTS', () => {
 });
 
 describe('SMTP mailer on the wire', () => {
-  it('writes each message - headers, body and final dot - to the socket at once, mail after mail on a pooled connection', async () => {
-    const sink = await startSmtpSink();
-    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
-    // What reaches the socket's implementation, one entry per write it is asked to do (one system call).
+  /** What reaches the socket's implementation on connections to `port`, one entry per write it is asked to do (one system call). */
+  function recordWrites(port: number): { writes: string[]; restore(): void } {
     const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...args: any[]) => unknown>;
     const original = { _write: proto._write, _writev: proto._writev };
     const writes: string[] = [];
     const record = (socket: net.Socket, payload: string): void => {
-      if (socket.remotePort === sink.port) writes.push(payload);
+      if (socket.remotePort === port) writes.push(payload);
     };
     proto._write = function (this: net.Socket, chunk: Buffer | string, ...rest: unknown[]) {
       record(this, String(chunk));
@@ -355,13 +364,55 @@ describe('SMTP mailer on the wire', () => {
       record(this, chunks.map(({ chunk }) => String(chunk)).join(''));
       return original._writev.call(this, chunks, ...rest);
     };
+    return { writes, restore: () => Object.assign(proto, original) };
+  }
+
+  /** Sends one mail to each address through a pooled mailer of one connection, recording what it writes. */
+  async function sendRecorded(sinkOptions: SmtpSinkOptions, recipients: readonly string[]): Promise<string[]> {
+    const sink = await startSmtpSink(sinkOptions);
+    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
+    const recording = recordWrites(sink.port);
+    try {
+      for (const to of recipients) {
+        await mailer.send(settingsFor(sink.port), messageTo(to));
+        assert.equal((await sink.nextMail(to)).to.join(), to);
+      }
+    } finally {
+      recording.restore();
+      await mailer.close();
+      await sink.close();
+    }
+    return recording.writes;
+  }
+
+  it('sends MAIL FROM, RCPT TO and DATA in one write to a server that offers PIPELINING, mail after mail', async () => {
+    const recipients = ['nia@example.test', 'otto@example.test'];
+    const writes = await sendRecorded({}, recipients);
+    const envelopes = writes.filter((payload) => payload.includes('MAIL FROM:'));
+    assert.equal(envelopes.length, recipients.length, JSON.stringify(writes));
+    envelopes.forEach((envelope, index) => {
+      assert.equal(envelope, `MAIL FROM:<otp@mailotp.test>\r\nRCPT TO:<${recipients[index]}>\r\nDATA\r\n`, JSON.stringify(writes));
+    });
+  });
+
+  it('waits for each reply of a server that does not offer PIPELINING', async () => {
+    const writes = await sendRecorded({ hidesPipelining: true }, ['pia@example.test']);
+    const mailFrom = writes.find((payload) => payload.includes('MAIL FROM:'));
+    assert.equal(mailFrom, 'MAIL FROM:<otp@mailotp.test>\r\n', JSON.stringify(writes));
+    assert.ok(writes.includes('RCPT TO:<pia@example.test>\r\n') && writes.includes('DATA\r\n'), JSON.stringify(writes));
+  });
+
+  it('writes each message - headers, body and final dot - to the socket at once, mail after mail on a pooled connection', async () => {
+    const sink = await startSmtpSink();
+    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
+    const { writes, restore } = recordWrites(sink.port);
     try {
       for (const to of ['one@example.test', 'two@example.test', 'three@example.test']) {
         await mailer.send(settingsFor(sink.port), { ...messageTo(to), text: `Your one-time password is 424242.\n\nIt is valid for 120 seconds.\n\n${'A line of text. '.repeat(8)}` });
         await sink.nextMail(to);
       }
     } finally {
-      Object.assign(proto, original);
+      restore();
       await mailer.close();
       await sink.close();
     }
