@@ -49,7 +49,7 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     ? { masterKey: new Uint8Array(Buffer.from(config.masterKey, 'base64')), isNew: false }
     : loadOrCreateMasterKey(config.dataDir);
   const keys = deriveServerKeys(key.masterKey);
-  const database = openDatabase(config.databaseUrl, { preparedStatements: config.databasePreparedStatements });
+  const database = openDatabase(config.databaseUrl, { preparedStatements: config.databasePreparedStatements, maxConnections: config.databasePoolSize });
   const appliedMigrations = await migrateToLatest(database.db, database.dialect);
   const hasher = createArgon2SecretHasher(keys.pinPepper, {
     memoryKiB: config.kdfMemoryKiB,

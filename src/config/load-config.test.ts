@@ -19,3 +19,22 @@ describe('loadConfig: MAILOTP_DATABASE_PREPARED_STATEMENTS', () => {
     });
   });
 });
+
+describe('loadConfig: MAILOTP_DATABASE_POOL_SIZE', () => {
+  it('is 10 unless set, and takes a whole number from 1 to 1000', () => {
+    assert.equal(loadConfig({}).databasePoolSize, 10);
+    assert.equal(loadConfig({ MAILOTP_DATABASE_POOL_SIZE: '3' }).databasePoolSize, 3);
+    assert.equal(loadConfig({ MAILOTP_DATABASE_POOL_SIZE: '1000' }).databasePoolSize, 1000);
+  });
+
+  it('refuses 0, fractions and words with a config error that names the variable', () => {
+    for (const wrong of ['0', '2.5', 'ten', '1001', '-1']) {
+      assert.throws(() => loadConfig({ MAILOTP_DATABASE_POOL_SIZE: wrong }), (error: unknown) => {
+        assert.ok(error instanceof OtpError);
+        assert.equal(error.code, 'CONFIG_INVALID');
+        assert.match(String(error.detail), /MAILOTP_DATABASE_POOL_SIZE must be a whole number from 1 to 1000/);
+        return true;
+      }, wrong);
+    }
+  });
+});

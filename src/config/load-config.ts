@@ -9,6 +9,8 @@ export interface Config {
   databaseUrl: string;
   /** PostgreSQL: run statements as named prepared statements (off for PgBouncer < 1.21 in transaction mode). */
   databasePreparedStatements: boolean;
+  /** PostgreSQL: the most connections this process opens (each node, and each CLI run, has its own pool). */
+  databasePoolSize: number;
   /** Where the key file (and the default SQLite database) live. */
   dataDir: string;
   /** Base64 master key; overrides the key file (for clusters that distribute keys by secret store). */
@@ -89,6 +91,7 @@ export function loadConfig(env: Environment): Readonly<Config> {
     port: integer(env, 'MAILOTP_PORT', 8080, 0, 65535, problems),
     databaseUrl,
     databasePreparedStatements: flag(env, 'MAILOTP_DATABASE_PREPARED_STATEMENTS', true, problems),
+    databasePoolSize: integer(env, 'MAILOTP_DATABASE_POOL_SIZE', 10, 1, 1000, problems),
     dataDir,
     masterKey,
     adminUser,
