@@ -368,13 +368,13 @@ describe('SMTP mailer on the wire', () => {
   }
 
   /** Sends one mail to each address through a pooled mailer of one connection, recording what it writes. */
-  async function sendRecorded(sinkOptions: SmtpSinkOptions, recipients: readonly string[]): Promise<string[]> {
+  async function sendRecorded(sinkOptions: SmtpSinkOptions, recipients: readonly string[], text?: string): Promise<string[]> {
     const sink = await startSmtpSink(sinkOptions);
     const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
     const recording = recordWrites(sink.port);
     try {
       for (const to of recipients) {
-        await mailer.send(settingsFor(sink.port), messageTo(to));
+        await mailer.send(settingsFor(sink.port), { ...messageTo(to), ...(text === undefined ? {} : { text }) });
         assert.equal((await sink.nextMail(to)).to.join(), to);
       }
     } finally {
@@ -403,19 +403,8 @@ describe('SMTP mailer on the wire', () => {
   });
 
   it('writes each message - headers, body and final dot - to the socket at once, mail after mail on a pooled connection', async () => {
-    const sink = await startSmtpSink();
-    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
-    const { writes, restore } = recordWrites(sink.port);
-    try {
-      for (const to of ['one@example.test', 'two@example.test', 'three@example.test']) {
-        await mailer.send(settingsFor(sink.port), { ...messageTo(to), text: `Your one-time password is 424242.\n\nIt is valid for 120 seconds.\n\n${'A line of text. '.repeat(8)}` });
-        await sink.nextMail(to);
-      }
-    } finally {
-      restore();
-      await mailer.close();
-      await sink.close();
-    }
+    const text = `Your one-time password is 424242.\n\nIt is valid for 120 seconds.\n\n${'A line of text. '.repeat(8)}`;
+    const writes = await sendRecorded({}, ['one@example.test', 'two@example.test', 'three@example.test'], text);
     const messages = writes.filter((payload) => payload.includes('Subject: '));
     assert.equal(messages.length, 3, JSON.stringify(writes));
     for (const message of messages) assert.ok(message.endsWith('\r\n.\r\n') && message.includes('424242'), JSON.stringify(message));

@@ -12,22 +12,28 @@ import { createTestDatabase } from '../../support/databases.js';
 async function connectionsAfterBurst(poolSize: string | undefined, parallel: number): Promise<number> {
   const database = await createTestDatabase('postgres');
   const dataDir = mkdtempSync(join(tmpdir(), 'mailotp-pool-'));
-  const composed = await composeDeps(loadConfig({
-    MAILOTP_DATABASE_URL: database.url,
-    MAILOTP_DATA_DIR: dataDir,
-    ...(poolSize === undefined ? {} : { MAILOTP_DATABASE_POOL_SIZE: poolSize }),
-  }));
-  const observer = new pg.Client({ connectionString: database.url });
   try {
-    await Promise.all(Array.from({ length: parallel }, () => composed.deps.store.audit.list(5)));
-    await observer.connect();
-    const { rows } = await observer.query<{ count: string }>(
-      'select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
-    );
-    return Number(rows[0]!.count);
+    const composed = await composeDeps(loadConfig({
+      MAILOTP_DATABASE_URL: database.url,
+      MAILOTP_DATA_DIR: dataDir,
+      ...(poolSize === undefined ? {} : { MAILOTP_DATABASE_POOL_SIZE: poolSize }),
+    }));
+    try {
+      await Promise.all(Array.from({ length: parallel }, () => composed.deps.store.audit.list(5)));
+      const observer = new pg.Client({ connectionString: database.url });
+      await observer.connect();
+      try {
+        const { rows } = await observer.query<{ count: string }>(
+          'select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+        );
+        return Number(rows[0]!.count);
+      } finally {
+        await observer.end();
+      }
+    } finally {
+      await composed.close();
+    }
   } finally {
-    await observer.end();
-    await composed.close();
     rmSync(dataDir, { recursive: true, force: true });
     await database.drop();
   }
