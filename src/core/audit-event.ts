@@ -10,3 +10,11 @@ export interface AuditEvent {
   /** Short machine-readable reason, e.g. "otp_mismatch". */
   info: string | null;
 }
+
+/** Who asked: the part of an audit line a request knows before its outcome. */
+export type AuditRequest = Pick<AuditEvent, 'action' | 'username' | 'realm' | 'clientIp'>;
+
+/** The audit line of a successful authentication: via a challenge's code, or PIN+OTP in one pass. */
+export function acceptedAudit(request: AuditRequest, serial: string, via: 'challenge' | 'pin_and_otp', at: number): AuditEvent {
+  return { ...request, at, isSuccess: true, serial: serial || null, info: `accepted_${via}` };
+}

@@ -99,8 +99,10 @@ export interface ChallengeRepository {
    * A correct answer: marks the challenge used if, at this instant, it is unused, unexpired, has guesses
    * left and its token is active and below its fail limit, and then records the token's success (fail
    * counter cleared, use counters + 1). Both or neither, and of parallel callers exactly one wins.
+   * `audit`, when given, is stored with them (all three or none): a login never succeeds without its
+   * audit line, and costs no write of its own.
    */
-  redeem(id: string, nowMilliseconds: number): Promise<boolean>;
+  redeem(id: string, nowMilliseconds: number, audit?: AuditEvent): Promise<boolean>;
   /** wrong_count + 1 unless the guess budget is already spent. */
   recordWrongAnswer(id: string): Promise<void>;
   setDeliveryState(id: string, state: DeliveryState): Promise<void>;

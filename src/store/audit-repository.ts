@@ -5,7 +5,7 @@ import { inTransaction } from './in-transaction.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
 import type { Database } from './schema.js';
 
-type AuditValues = [at: number, action: string, isSuccess: number, serial: string | null, username: string | null, realm: string | null, clientIp: string | null, info: string | null];
+export type AuditValues = [at: number, action: string, isSuccess: number, serial: string | null, username: string | null, realm: string | null, clientIp: string | null, info: string | null];
 
 /** Rows of one multi-row insert: [at, action, ..., info, at, action, ...] (prepared: see prepared-query.ts). */
 const insertAuditEvents = prepareQuery((db, ...flat: Array<AuditValues[number]>) =>
@@ -17,7 +17,8 @@ const insertAuditEvents = prepareQuery((db, ...flat: Array<AuditValues[number]>)
 /** Statement sizes a batch is cut into: a few prepared forms instead of one per batch length. */
 const CHUNK_SIZES = [64, 16, 4, 1] as const;
 
-function valuesOf(event: AuditEvent): AuditValues {
+/** An event as the row's values, each cut to its column's length. */
+export function valuesOf(event: AuditEvent): AuditValues {
   return [
     event.at,
     event.action.slice(0, 64),
@@ -28,6 +29,11 @@ function valuesOf(event: AuditEvent): AuditValues {
     event.clientIp?.slice(0, 64) ?? null,
     event.info?.slice(0, 255) ?? null,
   ];
+}
+
+/** One audit row on `db` as it is (a transaction's, when another write must commit with it), unbatched. */
+export async function insertAuditEvent(db: Kysely<Database>, event: AuditEvent): Promise<void> {
+  await insertAuditEvents(db, ...valuesOf(event));
 }
 
 async function writeRows(db: Kysely<Database>, rows: readonly AuditValues[]): Promise<void> {

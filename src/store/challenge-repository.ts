@@ -1,6 +1,8 @@
-import type { ExpressionBuilder, Kysely, QueryCreator } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type QueryCreator } from 'kysely';
+import type { AuditEvent } from '../core/audit-event.js';
 import type { Challenge, DeliveryState, NewChallenge } from '../core/challenges/challenge.js';
 import type { ChallengeRepository } from '../core/ports.js';
+import { insertAuditEvent, valuesOf, type AuditValues } from './audit-repository.js';
 import { deleteInBatches } from './delete-in-batches.js';
 import { inTransaction } from './in-transaction.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
@@ -65,6 +67,37 @@ const redeemInOneStatement = prepareQuery((db, id: string, nowMilliseconds: numb
     .where('token.id', 'in', (eb) => eb.selectFrom('used').select('used.token_id'))
     .returning('token.id'));
 
+/**
+ * PostgreSQL, with the login's audit line: a third data-modifying CTE inserts it from `used`, so the row
+ * exists exactly when the challenge was consumed, in the same round trip. The casts type the parameters
+ * for the insert (a bare parameter in a SELECT list would be text).
+ */
+const redeemAndAuditInOneStatement = prepareQuery((db, id: string, nowMilliseconds: number, ...audit: AuditValues) => {
+  const [at, action, isSuccess, serial, username, realm, clientIp, info] = audit;
+  return db
+    .with('used', (qb) => consumeChallenge(qb, id, nowMilliseconds))
+    .with('audited', (qb) =>
+      qb
+        .insertInto('audit_event')
+        .columns(['at', 'action', 'is_success', 'serial', 'username', 'realm', 'client_ip', 'info'])
+        .expression((eb) =>
+          eb.selectFrom('used').select([
+            sql<number>`cast(${at} as bigint)`.as('at'),
+            sql<string>`cast(${action} as varchar)`.as('action'),
+            sql<number>`cast(${isSuccess} as integer)`.as('is_success'),
+            sql<string | null>`cast(${serial} as varchar)`.as('serial'),
+            sql<string | null>`cast(${username} as varchar)`.as('username'),
+            sql<string | null>`cast(${realm} as varchar)`.as('realm'),
+            sql<string | null>`cast(${clientIp} as varchar)`.as('client_ip'),
+            sql<string | null>`cast(${info} as varchar)`.as('info'),
+          ]),
+        ))
+    .updateTable('token')
+    .set(successCounters(nowMilliseconds))
+    .where('token.id', 'in', (eb) => eb.selectFrom('used').select('used.token_id'))
+    .returning('token.id');
+});
+
 /** SQLite (no DML in a WITH clause): the two statements, in one transaction. */
 const consumeOnly = prepareQuery((db, id: string, nowMilliseconds: number) => consumeChallenge(db, id, nowMilliseconds));
 const recordSuccessOf = prepareQuery((db, tokenId: number, nowMilliseconds: number) => db.updateTable('token').set(successCounters(nowMilliseconds)).where('id', '=', tokenId));
@@ -119,12 +152,19 @@ export function createChallengeRepository(db: Kysely<Database>, dialect: Dialect
       return rows.map(toChallenge);
     },
 
-    async redeem(id: string, nowMilliseconds: number): Promise<boolean> {
-      if (dialect === 'postgres') return (await redeemInOneStatement(db, id, nowMilliseconds)).rows.length > 0;
+    async redeem(id: string, nowMilliseconds: number, audit?: AuditEvent): Promise<boolean> {
+      if (dialect === 'postgres') {
+        const { rows } = audit
+          ? await redeemAndAuditInOneStatement(db, id, nowMilliseconds, ...valuesOf(audit))
+          : await redeemInOneStatement(db, id, nowMilliseconds);
+        return rows.length > 0;
+      }
       return inTransaction(db, async (trx) => {
         const used = (await consumeOnly(trx, id, nowMilliseconds)).rows[0];
-        if (used) await recordSuccessOf(trx, Number(used.token_id), nowMilliseconds);
-        return used !== undefined;
+        if (!used) return false;
+        await recordSuccessOf(trx, Number(used.token_id), nowMilliseconds);
+        if (audit) await insertAuditEvent(trx, audit);
+        return true;
       });
     },
 

@@ -243,7 +243,7 @@ export class MemoryStore implements Store {
           .filter((challenge) => challenge.tokenId === tokenId)
           .sort(byNewestFirst)
           .map((challenge) => ({ ...challenge })),
-      redeem: async (id: string, nowMilliseconds: number): Promise<boolean> => {
+      redeem: async (id: string, nowMilliseconds: number, audit?: AuditEvent): Promise<boolean> => {
         const challenge = find(id);
         if (!challenge || challenge.usedAt !== null || challenge.expiresAt <= nowMilliseconds) return false;
         if (challenge.wrongCount >= challenge.maxWrongCount) return false;
@@ -255,6 +255,7 @@ export class MemoryStore implements Store {
         token.countAuth += 1;
         token.countAuthSuccess += 1;
         token.failCountUpdatedAt = nowMilliseconds;
+        if (audit) this.#tables.audit.push({ ...audit });
         return true;
       },
       recordWrongAnswer: async (id: string): Promise<void> => {

@@ -37,7 +37,8 @@ export interface TokenRef {
 }
 
 export type ValidateOutcome =
-  | { kind: 'accept'; via: 'challenge' | 'pin_and_otp'; message: string; token: TokenRef }
+  /** `isAudited`: the audit line was stored with the redeemed challenge (ValidateRequest.audit). */
+  | { kind: 'accept'; via: 'challenge' | 'pin_and_otp'; message: string; token: TokenRef; isAudited: boolean }
   | { kind: 'challenge'; trigger: TriggerResult }
   | { kind: 'reject'; reason: RejectReason; message: string; token?: TokenRef; retryAfterSeconds?: number; deliveries?: DeliveryResult[] };
 

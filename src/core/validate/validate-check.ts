@@ -1,3 +1,4 @@
+import { acceptedAudit, type AuditEvent, type AuditRequest } from '../audit-event.js';
 import { isChallengeOpen, type Challenge } from '../challenges/challenge.js';
 import { reuseChallenges, triggerChallenges } from '../challenges/trigger-challenges.js';
 import { clientFailureKey } from '../limits/send-limits.js';
@@ -18,6 +19,11 @@ export interface ValidateRequest {
   transactionId: string | undefined;
   /** The client's address, for send limits and failure throttling. */
   clientIp: string | undefined;
+  /**
+   * Who asks, for the audit trail: a successful login's audit line is then stored with the redeemed
+   * challenge (all or nothing, no write of its own) and the outcome says so (`isAudited`).
+   */
+  audit?: AuditRequest;
 }
 
 function refOf(token: Token): TokenRef {
@@ -27,6 +33,10 @@ function refOf(token: Token): TokenRef {
 async function verifyPin(deps: CoreDeps, token: Token, candidate: string): Promise<boolean> {
   if (token.pinHash === null) return constantTimeEqual(candidate, '');
   return deps.pinHasher.verify(token.pinHash, candidate);
+}
+
+function acceptanceAudit(request: ValidateRequest, token: Token, via: 'challenge' | 'pin_and_otp', now: number): AuditEvent | undefined {
+  return request.audit && acceptedAudit(request.audit, token.serial, via, now);
 }
 
 function matchesOtp(deps: CoreDeps, challenge: Challenge, otp: string): boolean {
@@ -47,8 +57,8 @@ async function answerByTransaction(deps: CoreDeps, request: ValidateRequest, tra
     if (isTokenLockedOut(token)) { blocked = 'fail_counter_exceeded'; continue; }
     // A spent guess budget answers like a wrong code, right or not, so it is no oracle.
     if (isChallengeOpen(challenge, now) && matchesOtp(deps, challenge, request.pass)) {
-      if (await deps.store.challenges.redeem(challenge.id, now)) {
-        return { kind: 'accept', via: 'challenge', message: MESSAGES.challengeMatched, token: refOf(token) };
+      if (await deps.store.challenges.redeem(challenge.id, now, acceptanceAudit(request, token, 'challenge', now))) {
+        return { kind: 'accept', via: 'challenge', message: MESSAGES.challengeMatched, token: refOf(token), isAudited: request.audit !== undefined };
       }
       continue; // another request consumed it first: this one is a replay
     }
@@ -116,8 +126,8 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: Sys
   const withOtp = usable.filter((match) => match.otp !== undefined);
   for (const match of withOtp) {
     for (const challenge of match.openChallenges) {
-      if (matchesOtp(deps, challenge, match.otp!) && (await deps.store.challenges.redeem(challenge.id, now))) {
-        return { kind: 'accept', via: 'pin_and_otp', message: MESSAGES.tokenMatched, token: refOf(match.token) };
+      if (matchesOtp(deps, challenge, match.otp!) && (await deps.store.challenges.redeem(challenge.id, now, acceptanceAudit(request, match.token, 'pin_and_otp', now)))) {
+        return { kind: 'accept', via: 'pin_and_otp', message: MESSAGES.tokenMatched, token: refOf(match.token), isAudited: request.audit !== undefined };
       }
     }
   }

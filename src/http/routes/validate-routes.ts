@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AuditEvent } from '../../core/audit-event.js';
+import { acceptedAudit, type AuditEvent, type AuditRequest } from '../../core/audit-event.js';
 import type { TriggerResult } from '../../core/challenges/trigger-challenges.js';
 import { OtpError } from '../../core/errors.js';
 import { parseUserReference, resolveUser, resolveUserWithTokens, type UserReference } from '../../core/users/resolve-user.js';
@@ -117,18 +117,15 @@ function renderOutcome(outcome: ValidateOutcome, hasNullAttributes: boolean): Re
   }
 }
 
+function auditRequestOf(request: FastifyRequest, action: string, subject: Subject): AuditRequest {
+  return { action, username: subject.owner?.user.login ?? null, realm: subject.owner?.realm ?? null, clientIp: request.ip };
+}
+
 function auditOf(request: FastifyRequest, action: string, subject: Subject, outcome: ValidateOutcome, now: number): AuditEvent {
-  const serial = outcome.kind === 'challenge' ? outcome.trigger.challenges.map((challenge) => challenge.serial).join(',') : outcome.kind === 'accept' ? outcome.token.serial : outcome.token?.serial ?? subject.tokens[0]?.serial ?? null;
-  return {
-    at: now,
-    action,
-    isSuccess: outcome.kind === 'accept',
-    serial: serial || null,
-    username: subject.owner?.user.login ?? null,
-    realm: subject.owner?.realm ?? null,
-    clientIp: request.ip,
-    info: outcome.kind === 'reject' ? outcome.reason : outcome.kind === 'challenge' ? 'challenge_triggered' : `accepted_${outcome.via}`,
-  };
+  const asked = auditRequestOf(request, action, subject);
+  if (outcome.kind === 'accept') return acceptedAudit(asked, outcome.token.serial, outcome.via, now);
+  const serial = outcome.kind === 'challenge' ? outcome.trigger.challenges.map((challenge) => challenge.serial).join(',') : outcome.token?.serial ?? subject.tokens[0]?.serial ?? null;
+  return { ...asked, at: now, isSuccess: false, serial: serial || null, info: outcome.kind === 'reject' ? outcome.reason : 'challenge_triggered' };
 }
 
 function observe(deps: AppDeps, outcome: ValidateOutcome): void {
@@ -155,8 +152,10 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
           // FreeRADIUS sends the RADIUS State attribute as `state`; privacyIDEA treats it as transaction_id.
           transactionId: optionalString(params, 'transaction_id') || optionalString(params, 'state') || undefined,
           clientIp: request.ip,
+          audit: auditRequestOf(request, 'validate/check', subject),
         });
-    await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
+    // A success stored its audit line with the redeemed challenge; every other outcome is written here.
+    if (outcome.kind !== 'accept' || !outcome.isAudited) await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
     observe(deps, outcome);
     return renderOutcome(outcome, outcome.kind === 'challenge' && (await wantsNullAttributes(deps, request)));
   };

@@ -34,6 +34,18 @@ for (const database of DATABASES) {
       const replay = await t.json('/validate/check', { params: { user: 'alice', transaction_id: tid, pass: otp }, token: false });
       assert.equal(replay['result'].authentication, 'REJECT');
       assert.equal(replay['detail'].message, 'wrong otp pin');
+      // The audit trail, newest first: the replay's rejection, the one success, the challenge.
+      const [rejected, success, triggered] = await t.composed.deps.store.audit.list(3);
+      assert.deepEqual(
+        [rejected, success, triggered].map((line) => [line?.action, line?.isSuccess, line?.serial, line?.username, line?.realm, line?.info]),
+        [
+          ['validate/check', false, 'PIEM_ALICE', 'alice', 'default', 'unknown_transaction'],
+          ['validate/check', true, 'PIEM_ALICE', 'alice', 'default', 'accepted_challenge'],
+          ['validate/check', false, 'PIEM_ALICE', 'alice', 'default', 'challenge_triggered'],
+        ],
+      );
+      assert.equal(success?.clientIp, rejected?.clientIp);
+      assert.ok(success?.clientIp, 'the client address is recorded');
     });
 
     it('grants access for PIN + the mailed code in one pass', async () => {
@@ -45,6 +57,8 @@ for (const database of DATABASES) {
         { message: accepted['detail'].message, serial: accepted['detail'].serial, type: accepted['detail'].type, otplen: accepted['detail'].otplen },
         { message: 'matching 1 tokens', serial: 'PIEM_ALICE', type: 'email', otplen: 6 },
       );
+      const [success] = await t.composed.deps.store.audit.list(1);
+      assert.deepEqual([success?.isSuccess, success?.serial, success?.username, success?.info], [true, 'PIEM_ALICE', 'alice', 'accepted_pin_and_otp']);
     });
   });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { AuditEvent } from '../../../src/core/audit-event.js';
 import type { NewChallenge } from '../../../src/core/challenges/challenge.js';
 import type { NewOutboxEntry } from '../../../src/core/delivery/outbox-entry.js';
 import type { BucketRequest, Store } from '../../../src/core/ports.js';
@@ -139,6 +140,30 @@ for (const database of DATABASES) {
       counter.reset();
       assert.equal(await store.challenges.redeem(id, now()), false);
       onPostgres(1, 'redeem');
+    });
+
+    it('stores a login\'s audit line with its redeemed challenge: one line of parallel answers, none for a replay', async () => {
+      const token = await tokenOf('audited');
+      const id = `audited-${database}`;
+      await queue(token, id, []);
+      const lineOf = (answer: number): AuditEvent => ({
+        at: now(), action: 'validate/check', isSuccess: true, serial: token.serial, username: 'audited', realm: 'default', clientIp: `192.0.2.${answer}`, info: 'accepted_challenge',
+      });
+      const linesOfToken = async (): Promise<AuditEvent[]> => (await store.audit.list(10_000)).filter((line) => line.serial === token.serial);
+      const used = await Promise.all(Array.from({ length: 5 }, async (_, answer) => store.challenges.redeem(id, now(), lineOf(answer))));
+      assert.equal(used.filter(Boolean).length, 1, 'of parallel answers exactly one wins');
+      assert.deepEqual(await linesOfToken(), [lineOf(used.indexOf(true))], 'the winner\'s line, and only it');
+
+      counter.reset();
+      assert.equal(await store.challenges.redeem(id, now(), lineOf(9)), false);
+      onPostgres(1, 'a refused redeem with its audit line');
+      assert.equal((await linesOfToken()).length, 1, 'a replay stores no line');
+
+      await queue(token, `${id}-2`, []);
+      counter.reset();
+      assert.equal(await store.challenges.redeem(`${id}-2`, now(), lineOf(7)), true);
+      onPostgres(1, 'a redeem with its audit line');
+      assert.equal((await linesOfToken()).length, 2);
     });
 
     it('redeems nothing for a locked token, and changes neither the challenge nor the counters', async () => {
