@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OtpError } from '../core/errors.js';
-import { loadConfig } from './load-config.js';
+import { describeConfig, loadConfig } from './load-config.js';
 
 describe('loadConfig: MAILOTP_DATABASE_PREPARED_STATEMENTS', () => {
   it('is on unless turned off, and accepts the usual spellings', () => {
@@ -36,5 +36,18 @@ describe('loadConfig: MAILOTP_DATABASE_POOL_SIZE', () => {
         return true;
       }, wrong);
     }
+  });
+});
+
+describe('describeConfig: the start-up summary', () => {
+  it('names the PostgreSQL pool size, and hides the database password', () => {
+    const summary = describeConfig(loadConfig({ MAILOTP_DATABASE_URL: 'postgres://mailotp:s3cret-Pw@db.example:5432/mailotp', MAILOTP_DATABASE_POOL_SIZE: '4' }));
+    assert.equal(summary['databasePoolSize'], 4);
+    assert.equal(summary['database'], 'postgres://mailotp:***@db.example:5432/mailotp');
+    assert.doesNotMatch(JSON.stringify(summary), /s3cret-Pw/);
+  });
+
+  it('leaves the pool out for SQLite, which has none', () => {
+    assert.equal('databasePoolSize' in describeConfig(loadConfig({})), false);
   });
 });

@@ -115,6 +115,7 @@ export function describeConfig(config: Readonly<Config>): Record<string, unknown
   return {
     listen: `${config.host}:${config.port}`,
     database: config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@'),
+    ...(config.databaseUrl.startsWith('sqlite:') ? {} : { databasePoolSize: config.databasePoolSize }),
     dataDir: config.dataDir,
     masterKey: config.masterKey ? 'from MAILOTP_MASTER_KEY' : 'from key file',
     kdf: `argon2id m=${config.kdfMemoryKiB}KiB t=${config.kdfIterations} p=${config.kdfParallelism}`,
