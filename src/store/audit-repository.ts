@@ -18,7 +18,7 @@ const insertAuditEvents = prepareQuery((db, ...flat: Array<AuditValues[number]>)
 const CHUNK_SIZES = [64, 16, 4, 1] as const;
 
 /** An event as the row's values, each cut to its column's length. */
-export function valuesOf(event: AuditEvent): AuditValues {
+export function auditValuesOf(event: AuditEvent): AuditValues {
   return [
     event.at,
     event.action.slice(0, 64),
@@ -33,7 +33,7 @@ export function valuesOf(event: AuditEvent): AuditValues {
 
 /** One audit row on `db` as it is (a transaction's, when another write must commit with it), unbatched. */
 export async function insertAuditEvent(db: Kysely<Database>, event: AuditEvent): Promise<void> {
-  await insertAuditEvents(db, ...valuesOf(event));
+  await insertAuditEvents(db, ...auditValuesOf(event));
 }
 
 async function writeRows(db: Kysely<Database>, rows: readonly AuditValues[]): Promise<void> {
@@ -106,7 +106,7 @@ export function createAuditRepository(db: Kysely<Database>, maxBatchRows = 256):
   const batcher = db.isTransaction ? undefined : new AuditBatcher(db, maxBatchRows);
   return {
     async insert(event: AuditEvent): Promise<void> {
-      const values = valuesOf(event);
+      const values = auditValuesOf(event);
       await (batcher ? batcher.insert(values) : insertAuditEvents(db, ...values));
     },
     async list(limit: number): Promise<AuditEvent[]> {

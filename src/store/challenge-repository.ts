@@ -2,7 +2,7 @@ import { sql, type ExpressionBuilder, type Kysely, type QueryCreator } from 'kys
 import type { AuditEvent } from '../core/audit-event.js';
 import type { Challenge, DeliveryState, NewChallenge } from '../core/challenges/challenge.js';
 import type { ChallengeRepository } from '../core/ports.js';
-import { insertAuditEvent, valuesOf, type AuditValues } from './audit-repository.js';
+import { insertAuditEvent, auditValuesOf, type AuditValues } from './audit-repository.js';
 import { deleteInBatches } from './delete-in-batches.js';
 import { inTransaction } from './in-transaction.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
@@ -155,7 +155,7 @@ export function createChallengeRepository(db: Kysely<Database>, dialect: Dialect
     async redeem(id: string, nowMilliseconds: number, audit?: AuditEvent): Promise<boolean> {
       if (dialect === 'postgres') {
         const { rows } = audit
-          ? await redeemAndAuditInOneStatement(db, id, nowMilliseconds, ...valuesOf(audit))
+          ? await redeemAndAuditInOneStatement(db, id, nowMilliseconds, ...auditValuesOf(audit))
           : await redeemInOneStatement(db, id, nowMilliseconds);
         return rows.length > 0;
       }
