@@ -18,3 +18,8 @@ export type AuditRequest = Pick<AuditEvent, 'action' | 'username' | 'realm' | 'c
 export function acceptedAudit(request: AuditRequest, serial: string, via: 'challenge' | 'pin_and_otp', at: number): AuditEvent {
   return { ...request, at, isSuccess: true, serial: serial || null, info: `accepted_${via}` };
 }
+
+/** The audit line of a PIN that triggered challenges: not a success, the tokens mailed, by serial. */
+export function triggeredAudit(request: AuditRequest, serials: readonly string[], at: number): AuditEvent {
+  return { ...request, at, isSuccess: false, serial: serials.join(',') || null, info: 'challenge_triggered' };
+}

@@ -158,6 +158,8 @@ export interface ChallengeBatch {
   buckets: readonly BucketRequest[];
   challenges: readonly NewChallenge[];
   mails: readonly NewOutboxEntry[];
+  /** The trigger's audit line, stored with the challenges: written if and only if they are. */
+  audit?: AuditEvent;
 }
 
 /** Token buckets shared by every node (the rows live in the database). */

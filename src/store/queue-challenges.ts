@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ChallengeBatch, BucketVerdict } from '../core/ports.js';
+import { insertAuditEvent } from './audit-repository.js';
 import { createChallengeRepository } from './challenge-repository.js';
 import { inTransaction } from './in-transaction.js';
 import { createOutboxRepository } from './outbox-repository.js';
@@ -19,6 +20,7 @@ export function createChallengeQueue(db: Kysely<Database>, dialect: DialectName)
         await createChallengeRepository(trx, dialect).insert(batch.challenges);
         const outbox = createOutboxRepository(trx, dialect);
         for (const mail of batch.mails) await outbox.insert(mail);
+        if (batch.audit) await insertAuditEvent(trx, batch.audit);
         return ALLOWED;
       });
   }

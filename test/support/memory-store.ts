@@ -118,6 +118,7 @@ export class MemoryStore implements Store {
       if (!verdict.isAllowed) return verdict;
       await store.challenges.insert(batch.challenges);
       for (const mail of batch.mails) await store.outbox.insert(mail);
+      if (batch.audit) await store.audit.insert(batch.audit);
       return verdict;
     });
   }

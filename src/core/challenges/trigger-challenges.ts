@@ -1,3 +1,4 @@
+import { triggeredAudit, type AuditRequest } from '../audit-event.js';
 import type { CoreDeps } from '../deps.js';
 import { deliverOutboxEntry, type DeliveryResult } from '../delivery/deliver-outbox-entry.js';
 import { sealMailContent } from '../delivery/mail-content.js';
@@ -29,6 +30,8 @@ export interface TriggerResult {
   isReused?: boolean;
   /** The synchronous mode's delivery results, for the caller's metrics. */
   syncDeliveries?: DeliveryResult[];
+  /** The audit line (TriggerContext.audit) was stored with the challenges. */
+  isAudited?: boolean;
 }
 
 export interface TriggerContext {
@@ -37,6 +40,13 @@ export interface TriggerContext {
   clientIp: string | undefined;
   /** Loaded by the caller when it already has them. */
   settings?: SystemSettings;
+  /**
+   * Who asks, for the audit trail. In the asynchronous mode the "challenge_triggered" line is then
+   * stored with the challenges, in the same transaction (one statement on PostgreSQL), and the result
+   * says so (`isAudited`). The synchronous mode's line names only the tokens whose mail went out, known
+   * after the sends, so there the caller writes it.
+   */
+  audit?: AuditRequest;
 }
 
 /** The address a token's mail goes to: its own, or the owner's current one for dynamic_email tokens. */
@@ -124,7 +134,8 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
         recipients: prepared.map((entry) => entry.mail.recipient),
         clientIp: context.clientIp,
       });
-      const verdict = await deps.store.queueChallenges({ buckets, challenges: prepared.map((entry) => entry.challenge), mails: prepared.map((entry) => entry.mail) }, now);
+      const audit = settings.sendMode === 'async' && context.audit ? triggeredAudit(context.audit, prepared.map((entry) => entry.token.serial), now) : undefined;
+      const verdict = await deps.store.queueChallenges({ buckets, challenges: prepared.map((entry) => entry.challenge), mails: prepared.map((entry) => entry.mail), audit }, now);
       if (!verdict.isAllowed) retryAfterSeconds = verdict.retryAfterSeconds;
     }
   } catch (error) {
@@ -140,7 +151,10 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
     if (reservation) reservation.deliver(prepared.map((entry) => queuedEntry(entry.mail)));
     else if (prepared.length > 0) deps.outboxSignal.notify();
     const challenges = prepared.map(({ token }) => ({ serial: token.serial, transactionId, expiresAt, deliveryState: 'queued' as const }));
-    return { ...base, challenges, failedSerials: tokens.filter((token) => !sendable.includes(token)).map((token) => token.serial) };
+    return {
+      ...base, challenges, failedSerials: tokens.filter((token) => !sendable.includes(token)).map((token) => token.serial),
+      isAudited: prepared.length > 0 && context.audit !== undefined,
+    };
   }
   const syncDeliveries: DeliveryResult[] = [];
   const outcomes = await Promise.all(

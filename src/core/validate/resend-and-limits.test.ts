@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createFakeDeps, type FakeDeps } from '../../../test/support/fake-ports.js';
 import { dispatchDueMail } from '../../../test/support/dispatch-due-mail.js';
+import type { AuditRequest } from '../audit-event.js';
 import type { OutboxEntry } from '../delivery/outbox-entry.js';
 import type { OutboxReservation } from '../ports.js';
 import { updateSettings } from '../settings/system-settings.js';
@@ -17,7 +18,7 @@ interface World {
   deps: FakeDeps;
   user: User;
   token: () => Promise<Token>;
-  check(pass: string, options?: { transactionId?: string; clientIp?: string }): Promise<ValidateOutcome>;
+  check(pass: string, options?: { transactionId?: string; clientIp?: string; audit?: AuditRequest }): Promise<ValidateOutcome>;
   set(settings: Record<string, string>): Promise<void>;
   otpFromMail(index: number): string;
 }
@@ -36,7 +37,7 @@ async function createWorld(settings: Record<string, string> = {}, login = 'alice
     async check(pass, options = {}) {
       return validateCheck(deps, {
         tokens: await deps.store.tokens.findByOwner('local', user.id), user, realm: 'default', pass,
-        transactionId: options.transactionId, clientIp: options.clientIp ?? '192.0.2.10',
+        transactionId: options.transactionId, clientIp: options.clientIp ?? '192.0.2.10', audit: options.audit,
       });
     },
     async set(entries) {
@@ -226,5 +227,49 @@ describe('hand-off to the local dispatcher (OutboxSignal.reserve)', () => {
     transactionOf(await world.check(PIN));
     assert.equal(seen.reserved, 0);
     assert.equal(world.deps.mailer.sent.length, 1);
+  });
+});
+
+describe('audit lines stored with the state they describe (ValidateRequest.audit)', () => {
+  const asked: AuditRequest = { action: 'validate/check', username: 'alice', realm: 'default', clientIp: '192.0.2.10' };
+  const lines = async (world: World) => (await world.deps.store.audit.list(100)).map((line) => [line.isSuccess, line.serial, line.info]);
+
+  it('asynchronous mode: the trigger\'s line is queued with its challenge, and the answer\'s with the redeem', async () => {
+    const world = await createWorld({ 'email.send_mode': 'async' });
+    const serial = (await world.token()).serial;
+    const outcome = await world.check(PIN, { audit: asked });
+    assert.equal(outcome.kind === 'challenge' && outcome.trigger.isAudited, true, 'the caller writes no line of its own');
+    assert.deepEqual(await lines(world), [[false, serial, 'challenge_triggered']]);
+    const [line] = await world.deps.store.audit.list(1);
+    assert.deepEqual({ ...line, at: 0 }, { ...asked, at: 0, isSuccess: false, serial, info: 'challenge_triggered' });
+
+    await dispatchDueMail(world.deps, { owner: 'node-a', leaseMilliseconds: 60_000, batchSize: 10 });
+    const answer = await world.check(world.otpFromMail(0), { transactionId: transactionOf(outcome), audit: asked });
+    assert.equal(answer.kind === 'accept' && answer.isAudited, true);
+    assert.deepEqual(await lines(world), [[true, serial, 'accepted_challenge'], [false, serial, 'challenge_triggered']]);
+  });
+
+  it('writes no trigger line when a send limit refuses: the refusal is the caller\'s to record', async () => {
+    const world = await createWorld({ 'email.send_mode': 'async', 'email.resend_after': '0', 'email.rate_user': '1/600' });
+    await world.check(PIN, { audit: asked });
+    assertReject(await world.check(PIN, { audit: asked }), 'rate_limited', MESSAGES.sendLimited);
+    assert.equal((await lines(world)).length, 1, 'only the first trigger\'s line');
+  });
+
+  it('synchronous mode: the line names the tokens whose mail went out, so the caller writes it after the sends', async () => {
+    const world = await createWorld();
+    const outcome = await world.check(PIN, { audit: asked });
+    assert.equal(outcome.kind, 'challenge');
+    assert.notEqual(outcome.kind === 'challenge' && outcome.trigger.isAudited, true);
+    assert.deepEqual(await lines(world), []);
+  });
+
+  it('a reused challenge is not a new trigger: no line, and the caller records the request', async () => {
+    const world = await createWorld({ 'email.send_mode': 'async' });
+    await world.check(PIN, { audit: asked });
+    const again = await world.check(PIN, { audit: asked });
+    assert.equal(again.kind === 'challenge' && again.trigger.isReused, true);
+    assert.equal(again.kind === 'challenge' && again.trigger.isAudited, undefined);
+    assert.equal((await lines(world)).length, 1);
   });
 });

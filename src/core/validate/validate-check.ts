@@ -21,7 +21,8 @@ export interface ValidateRequest {
   clientIp: string | undefined;
   /**
    * Who asks, for the audit trail: a successful login's audit line is then stored with the redeemed
-   * challenge (all or nothing, no write of its own) and the outcome says so (`isAudited`).
+   * challenge (all or nothing, no write of its own) and the outcome says so (`isAudited`); so is a
+   * triggered challenge's line with the challenges (asynchronous mode; TriggerResult.isAudited).
    */
   audit?: AuditRequest;
 }
@@ -136,7 +137,7 @@ async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: Sys
     const tokens = pinOnly.map((match) => match.token);
     const reusable = recentChallenges(pinOnly, settings, now);
     if (reusable.length > 0) return { kind: 'challenge', trigger: reuseChallenges(reusable, tokens, settings.challengeText) };
-    const trigger = await triggerChallenges(deps, tokens, { user: request.user, realm: request.realm, clientIp: request.clientIp, settings });
+    const trigger = await triggerChallenges(deps, tokens, { user: request.user, realm: request.realm, clientIp: request.clientIp, settings, audit: request.audit });
     if (trigger.retryAfterSeconds !== undefined) {
       return { kind: 'reject', reason: 'rate_limited', message: MESSAGES.sendLimited, retryAfterSeconds: trigger.retryAfterSeconds };
     }

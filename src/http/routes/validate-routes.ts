@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { acceptedAudit, type AuditEvent, type AuditRequest } from '../../core/audit-event.js';
+import { acceptedAudit, triggeredAudit, type AuditEvent, type AuditRequest } from '../../core/audit-event.js';
 import type { TriggerResult } from '../../core/challenges/trigger-challenges.js';
 import { OtpError } from '../../core/errors.js';
 import { parseUserReference, resolveUser, resolveUserWithTokens, type UserReference } from '../../core/users/resolve-user.js';
@@ -124,8 +124,9 @@ function auditRequestOf(request: FastifyRequest, action: string, subject: Subjec
 function auditOf(request: FastifyRequest, action: string, subject: Subject, outcome: ValidateOutcome, now: number): AuditEvent {
   const asked = auditRequestOf(request, action, subject);
   if (outcome.kind === 'accept') return acceptedAudit(asked, outcome.token.serial, outcome.via, now);
-  const serial = outcome.kind === 'challenge' ? outcome.trigger.challenges.map((challenge) => challenge.serial).join(',') : outcome.token?.serial ?? subject.tokens[0]?.serial ?? null;
-  return { ...asked, at: now, isSuccess: false, serial: serial || null, info: outcome.kind === 'reject' ? outcome.reason : 'challenge_triggered' };
+  if (outcome.kind === 'challenge') return triggeredAudit(asked, outcome.trigger.challenges.map((challenge) => challenge.serial), now);
+  const serial = outcome.token?.serial ?? subject.tokens[0]?.serial ?? null;
+  return { ...asked, at: now, isSuccess: false, serial: serial || null, info: outcome.reason };
 }
 
 function observe(deps: AppDeps, outcome: ValidateOutcome): void {
@@ -154,8 +155,10 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
           clientIp: request.ip,
           audit: auditRequestOf(request, 'validate/check', subject),
         });
-    // A success stored its audit line with the redeemed challenge; every other outcome is written here.
-    if (outcome.kind !== 'accept' || !outcome.isAudited) await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
+    // A success stored its audit line with the redeemed challenge, a trigger (asynchronous mode) with its
+    // challenges; every other outcome is written here.
+    const isAudited = outcome.kind === 'accept' ? outcome.isAudited : outcome.kind === 'challenge' && outcome.trigger.isAudited === true;
+    if (!isAudited) await deps.store.audit.insert(auditOf(request, 'validate/check', subject, outcome, deps.clock.nowMilliseconds()));
     observe(deps, outcome);
     return renderOutcome(outcome, outcome.kind === 'challenge' && (await wantsNullAttributes(deps, request)));
   };
@@ -168,14 +171,16 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
     rejectUnknownParams(params, TRIGGER_PARAMS);
     const subject = await resolveSubject(deps, params);
     const usable = subject.tokens.filter(isTokenUsable);
-    const trigger = usable.length > 0 ? await triggerChallenges(deps, usable, { user: subject.owner?.user, realm: subject.owner?.realm ?? '', clientIp: request.ip }) : undefined;
+    const trigger = usable.length > 0
+      ? await triggerChallenges(deps, usable, { user: subject.owner?.user, realm: subject.owner?.realm ?? '', clientIp: request.ip, audit: auditRequestOf(request, 'validate/triggerchallenge', subject) })
+      : undefined;
     if (trigger?.retryAfterSeconds !== undefined) {
       // Admin clients get HTTP's own signal; /validate/check keeps 200 because RADIUS and PAM clients break on others.
       throw new OtpError('RATE_LIMITED', { publicParams: { seconds: String(trigger.retryAfterSeconds) }, retryAfterSeconds: trigger.retryAfterSeconds });
     }
     const count = trigger?.challenges.length ?? 0;
     const outcome: ValidateOutcome = trigger && count > 0 ? { kind: 'challenge', trigger } : { kind: 'reject', reason: usable.length > 0 ? 'mail_failed' : 'no_tokens', message: '', deliveries: trigger?.syncDeliveries ?? [] };
-    await deps.store.audit.insert(auditOf(request, 'validate/triggerchallenge', subject, outcome, deps.clock.nowMilliseconds()));
+    if (outcome.kind !== 'challenge' || !trigger?.isAudited) await deps.store.audit.insert(auditOf(request, 'validate/triggerchallenge', subject, outcome, deps.clock.nowMilliseconds()));
     observe(deps, outcome);
     if (trigger && count > 0) return authenticationEnvelope(count, 'CHALLENGE', challengeDetail(trigger, await wantsNullAttributes(deps, request)));
     return authenticationEnvelope(0, 'REJECT', { messages: [], multi_challenge: [] });

@@ -90,6 +90,29 @@ for (const database of DATABASES) {
       assert.deepEqual(await rowsOf(`q4-${database}`), { challenges: 1, mails: 1 });
     });
 
+    it('stores a trigger\'s audit line with its challenge, in the same statement on PostgreSQL; none when a limit refuses', async () => {
+      const token = await tokenOf('triggered');
+      const line: AuditEvent = {
+        at: now(), action: 'validate/check', isSuccess: false, serial: token.serial, username: 'triggered', realm: 'default', clientIp: '192.0.2.5', info: 'challenge_triggered',
+      };
+      const linesOfToken = async (): Promise<AuditEvent[]> => (await store.audit.list(10_000)).filter((stored) => stored.serial === token.serial);
+      const once: BucketRequest = { key: `queue:${database}:audited-once`, capacity: 1, windowMilliseconds: 60_000 };
+      const queueWithLine = (id: string) => {
+        const { challenge, mail } = challengeFor(token, id);
+        counter.reset();
+        return store.queueChallenges({ buckets: [once], challenges: [challenge], mails: [mail], audit: line }, now());
+      };
+      await store.queueChallenges({ buckets: [once], challenges: [], mails: [] }, now() - 60_000); // the bucket exists, full
+      assert.equal((await queueWithLine(`trig1-${database}`)).isAllowed, true);
+      onPostgres(1, 'challenge, mail and audit line');
+      assert.deepEqual(await linesOfToken(), [line]);
+      assert.deepEqual(await rowsOf(`trig1-${database}`), { challenges: 1, mails: 1 });
+
+      assert.equal((await queueWithLine(`trig2-${database}`)).isAllowed, false);
+      assert.deepEqual(await linesOfToken(), [line], 'a refused trigger stores no line');
+      assert.deepEqual(await rowsOf(`trig2-${database}`), { challenges: 0, mails: 0 });
+    });
+
     it('carries any text through the statement intact: quotes, commas, braces, backslashes, NULL', async () => {
       const token = await tokenOf('odd');
       const odd = '"a,b{c}\\d" NULL \'e\'@example.test';
