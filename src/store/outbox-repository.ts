@@ -3,7 +3,6 @@ import type { DeliveryState } from '../core/challenges/challenge.js';
 import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter, PendingOutboxCounts } from '../core/delivery/outbox-entry.js';
 import type { OutboxRepository } from '../core/ports.js';
 import { deleteInBatches } from './delete-in-batches.js';
-import { inTransaction } from './in-transaction.js';
 import { prepareQuery } from './prepared-query.js';
 import type { Database, DialectName, OutboxRow } from './schema.js';
 
@@ -67,10 +66,10 @@ const deferInOneStatement = prepareQuery((db, id: string, attempts: number, next
     .set({ delivery_state: 'deferred' })
     .where('challenge.id', 'in', (eb) => eb.selectFrom('ended').select('ended.id')));
 
-/** SQLite (no DML in a WITH clause): the same two updates in one transaction. */
+/** SQLite (no DML in a WITH clause): the outbox row alone; a trigger shows its state on the challenge (migration 0006). */
 const finishOnly = prepareQuery((db, id: string, state: string, attempts: number, error: string | null, sentAt: number | null) =>
   finishDelivery(db, id, state, attempts, error, sentAt));
-const setChallengeDeliveryState = prepareQuery((db, id: string, state: string) => db.updateTable('challenge').set({ delivery_state: state }).where('id', '=', id));
+const deferOnly = prepareQuery((db, id: string, attempts: number, nextAttemptAt: number, error: string) => deferDelivery(db, id, attempts, nextAttemptAt, error));
 
 const insertEntry = prepareQuery((
   db, id: string, transactionId: string, tokenId: number, serial: string, recipient: string, smtpIdentifier: string, sealedContent: string,
@@ -83,17 +82,14 @@ const insertEntry = prepareQuery((
   }));
 
 export function createOutboxRepository(db: Kysely<Database>, dialect: DialectName): OutboxRepository {
-  /** Ends a delivery: the outbox row and its challenge's visible state change together. */
+  /** Ends a delivery: the outbox row and its challenge's visible state change together, in one statement. */
   async function finish(id: string, state: 'sent' | 'failed', error: string | null, nowMilliseconds: number, attempts: number): Promise<void> {
     const sentAt = state === 'sent' ? nowMilliseconds : null;
     if (dialect === 'postgres') {
       await finishInOneStatement(db, id, state, attempts, error, sentAt);
       return;
     }
-    await inTransaction(db, async (trx) => {
-      const result = await finishOnly(trx, id, state, attempts, error, sentAt);
-      if (Number(result.numAffectedRows ?? 0) > 0) await setChallengeDeliveryState(trx, id, state);
-    });
+    await finishOnly(db, id, state, attempts, error, sentAt);
   }
 
   return {
@@ -151,10 +147,7 @@ export function createOutboxRepository(db: Kysely<Database>, dialect: DialectNam
         await deferInOneStatement(db, id, attempts, nextAttemptAt, error);
         return;
       }
-      await inTransaction(db, async (trx) => {
-        const result = await deferDelivery(trx, id, attempts, nextAttemptAt, error).executeTakeFirst();
-        if (Number(result.numUpdatedRows) > 0) await setChallengeDeliveryState(trx, id, 'deferred');
-      });
+      await deferOnly(db, id, attempts, nextAttemptAt, error);
     },
 
     async releaseLeases(owners: readonly string[]): Promise<number> {

@@ -6,6 +6,7 @@ import { defaultRealmMigration } from './0002-default-realm.js';
 import { outboxAndRateLimitsMigration } from './0003-outbox-and-rate-limits.js';
 import { outboxCleanupIndexMigration } from './0004-outbox-cleanup-index.js';
 import { challengeExpiryIndexMigration } from './0005-challenge-expiry-index.js';
+import { deliveryStateTriggerMigration } from './0006-delivery-state-trigger.js';
 
 /** In-code migrations, applied in name order. Append only; never edit one that has shipped. */
 function migrationsFor(dialect: DialectName): Record<string, Migration> {
@@ -15,6 +16,7 @@ function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0003-outbox-and-rate-limits': outboxAndRateLimitsMigration,
     '0004-outbox-cleanup-index': outboxCleanupIndexMigration,
     '0005-challenge-expiry-index': challengeExpiryIndexMigration,
+    '0006-delivery-state-trigger': deliveryStateTriggerMigration(dialect),
   };
 }
 
