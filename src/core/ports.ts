@@ -2,7 +2,7 @@
  * Ports: what the core needs from the outside world. Adapters in store/, mail/ and system/ implement
  * them; unit tests pass fakes. Nothing here does I/O.
  */
-import type { Challenge, DeliveryState, NewChallenge } from './challenges/challenge.js';
+import type { Challenge, NewChallenge } from './challenges/challenge.js';
 import type { NewToken, Token, TokenFilter, TokenPage, TokenPatch } from './tokens/token.js';
 import type { NewUser, User, UserPatch, Realm, Resolver } from './users/user.js';
 import type { SmtpServer } from './settings/smtp-server.js';
@@ -105,7 +105,6 @@ export interface ChallengeRepository {
   redeem(id: string, nowMilliseconds: number, audit?: AuditEvent): Promise<boolean>;
   /** wrong_count + 1 unless the guess budget is already spent. */
   recordWrongAnswer(id: string): Promise<void>;
-  setDeliveryState(id: string, state: DeliveryState): Promise<void>;
   deleteById(id: string): Promise<void>;
   deleteExpired(beforeMilliseconds: number, batchSize?: number): Promise<number>;
 }

@@ -178,10 +178,6 @@ export function createChallengeRepository(db: Kysely<Database>, dialect: Dialect
         .execute();
     },
 
-    async setDeliveryState(id: string, state: DeliveryState): Promise<void> {
-      await db.updateTable('challenge').set({ delivery_state: state }).where('id', '=', id).execute();
-    },
-
     async deleteById(id: string): Promise<void> {
       await db.deleteFrom('challenge').where('id', '=', id).execute();
     },

@@ -1,5 +1,5 @@
 import type { AuditEvent } from '../../src/core/audit-event.js';
-import type { Challenge, DeliveryState, NewChallenge } from '../../src/core/challenges/challenge.js';
+import type { Challenge, NewChallenge } from '../../src/core/challenges/challenge.js';
 import { queuedEntry, type NewOutboxEntry, type OutboxCounts, type OutboxEntry, type OutboxFilter, type PendingOutboxCounts } from '../../src/core/delivery/outbox-entry.js';
 import { OtpError } from '../../src/core/errors.js';
 import type {
@@ -262,10 +262,6 @@ export class MemoryStore implements Store {
       recordWrongAnswer: async (id: string): Promise<void> => {
         const challenge = find(id);
         if (challenge && challenge.usedAt === null && challenge.wrongCount < challenge.maxWrongCount) challenge.wrongCount += 1;
-      },
-      setDeliveryState: async (id: string, state: DeliveryState): Promise<void> => {
-        const challenge = find(id);
-        if (challenge) challenge.deliveryState = state;
       },
       deleteById: async (id: string): Promise<void> => {
         this.#tables.challenges = this.#tables.challenges.filter((challenge) => challenge.id !== id);
