@@ -1,5 +1,6 @@
 import { cpus, loadavg, totalmem, type as osType, release } from 'node:os';
 import type { Limits } from './limits.js';
+import { readPageReporting, reportedMiBBetween, type PageReporting } from './page-reporting.js';
 import type { ProtocolFloorLevel } from './protocol-floor.js';
 import type { DatabaseRun, LevelResult } from './scenarios.js';
 import { COSTS } from './scenarios.js';
@@ -14,6 +15,8 @@ export interface Machine {
   /** 1-minute load average before and after: other work on the machine skews every figure. */
   loadAverageBefore: number;
   loadAverageAfter: number;
+  /** Free page reporting to the host, as at the end of the run, and the MiB reported during it. */
+  pageReporting: PageReporting & { reportedMiBDuringRun?: number };
 }
 
 export interface Target {
@@ -34,8 +37,10 @@ export interface BenchReport {
   targets: Target[];
 }
 
-export function describeMachine(loadAverageBefore: number): Machine {
+/** `reportingBefore`: readPageReporting() as the run started. */
+export function describeMachine(loadAverageBefore: number, reportingBefore: PageReporting): Machine {
   const cpu = cpus();
+  const reporting = readPageReporting();
   return {
     cpuModel: cpu[0]?.model.trim() ?? 'unknown',
     cores: cpu.length,
@@ -44,7 +49,16 @@ export function describeMachine(loadAverageBefore: number): Machine {
     node: process.version,
     loadAverageBefore,
     loadAverageAfter: Math.round(loadavg()[0]! * 100) / 100,
+    pageReporting: { ...reporting, reportedMiBDuringRun: reportedMiBBetween(reportingBefore, reporting) },
   };
+}
+
+/** One sentence on the host taking back freed memory, which stalls the event loop now and then where it is on. */
+export function pageReportingText(reporting: Machine['pageReporting']): string {
+  if (!reporting.isActive) return 'Free page reporting to the host: off.';
+  const order = reporting.order === undefined ? '' : `, blocks of 2^${reporting.order} pages and up`;
+  const reported = reporting.reportedMiBDuringRun === undefined ? '' : `, ${reporting.reportedMiBDuringRun} MiB reported during the run`;
+  return `Free page reporting to the host: on${order}${reported} (the host takes back memory the VM frees, which stalled the event loop on the benchmark's VM: docs/deployment.md).`;
 }
 
 function best(results: LevelResult[], scenario: string, database: string): LevelResult | undefined {
@@ -123,7 +137,8 @@ export function markdown(report: BenchReport): string {
   lines.push(`# mailotp benchmark${report.isQuick ? ' (quick smoke run: not for the README)' : ''}`);
   lines.push('');
   lines.push(`Run ${report.startedAt} on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
-    `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server, the SMTP sink and the load driver share these cores).`);
+    `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server, the SMTP sink and the load driver share these cores). ` +
+    pageReportingText(machine.pageReporting));
   lines.push(`KDF: Argon2id m=${settings.kdf.memoryKiB} KiB, t=${settings.kdf.iterations}, p=${settings.kdf.parallelism}: one verification takes ${limits.kdf.singleVerifyMs} ms.`);
   lines.push('');
   lines.push('## Limits of this machine');

@@ -3,6 +3,7 @@ import { loadavg } from 'node:os';
 import { KdfCeiling, measureLimits, type Limits } from './limits.js';
 import { Mailbox } from './mailbox.js';
 import { describeMachine, judgeTargets, markdown, svgChart, type BenchReport } from './report.js';
+import { readPageReporting } from './page-reporting.js';
 import { measureProtocolFloor } from './protocol-floor.js';
 import { benchDatabase, boundFor, kdfCeilingFor, type DatabaseRun } from './scenarios.js';
 import { round } from './latency.js';
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   const startedAt = new Date().toISOString();
   const loadAverageBefore = Math.round(loadavg()[0]! * 100) / 100;
+  const pageReportingBefore = readPageReporting();
   if (loadAverageBefore > settings.cores / 2) log(`! load average ${loadAverageBefore} on ${settings.cores} cores: other work is running, figures will be low`);
   log(`mailotp benchmark (${settings.isQuick ? 'quick' : 'full'}): levels ${settings.levels.join(', ')}, ${settings.levelDurationMs} ms each, ${settings.userCount} users, databases ${settings.databases.join(', ')}`);
   log('limits:');
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
     startedAt,
     finishedAt: new Date().toISOString(),
     isQuick: settings.isQuick,
-    machine: describeMachine(loadAverageBefore),
+    machine: describeMachine(loadAverageBefore, pageReportingBefore),
     settings,
     limits,
     runs,
