@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readPageReporting, reportedMiBBetween } from './page-reporting.js';
+import { pageReportingText } from './report.js';
 
 /** A sysfs tree with the given virtio devices (id, feature bits) and page_reporting parameters. */
 function fakeSysfs(devices: Array<{ id: string; features: string }>, parameters: Record<string, string> = {}): string {
@@ -47,5 +48,12 @@ describe('free page reporting', () => {
   it('gives the MiB reported between two readings only where the kernel counts them', () => {
     assert.equal(reportedMiBBetween({ isActive: true, reportedKiB: 10_000 }, { isActive: true, reportedKiB: 92_160 }), 80);
     assert.equal(reportedMiBBetween({ isActive: true }, { isActive: true }), undefined);
+  });
+
+  it("says in the results' first line whether it was on, with the order and the MiB reported where known", () => {
+    assert.equal(pageReportingText({ isActive: false, order: 9 }), 'Free page reporting to the host: off.');
+    const on = pageReportingText({ isActive: true, order: 9, reportedKiB: 1, reportedMiBDuringRun: 3136 });
+    assert.match(on, /^Free page reporting to the host: on, blocks of 2\^9 pages and up, 3136 MiB reported during the run \(/);
+    assert.match(pageReportingText({ isActive: true }), /^Free page reporting to the host: on \(/, 'nothing made up where the kernel says nothing');
   });
 });
