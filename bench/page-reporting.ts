@@ -37,19 +37,17 @@ function readInteger(path: string): number | undefined {
 /** Reads it from sysfs (`sysfs` is for tests); a machine without any of it reads as not active. */
 export function readPageReporting(sysfs = '/sys'): PageReporting {
   const devices = join(sysfs, 'bus/virtio/devices');
-  let isActive = false;
   let names: string[] = [];
   try {
     names = readdirSync(devices);
   } catch {
     // not a virtio guest
   }
-  for (const name of names) {
+  // `features` is one character per feature bit, bit 0 first.
+  const isActive = names.some((name) => {
     const id = readText(join(devices, name, 'device'));
-    // `features` is one character per feature bit, bit 0 first.
-    const features = readText(join(devices, name, 'features'));
-    if (id !== undefined && Number.parseInt(id, 16) === VIRTIO_ID_BALLOON && features?.charAt(VIRTIO_BALLOON_F_REPORTING) === '1') isActive = true;
-  }
+    return id !== undefined && Number.parseInt(id, 16) === VIRTIO_ID_BALLOON && readText(join(devices, name, 'features'))?.charAt(VIRTIO_BALLOON_F_REPORTING) === '1';
+  });
   const parameters = join(sysfs, 'module/page_reporting/parameters');
   return { isActive, order: readInteger(join(parameters, 'page_reporting_order')), reportedKiB: readInteger(join(parameters, 'reported_kib')) };
 }
