@@ -9,6 +9,7 @@ import type { SmtpServer } from './settings/smtp-server.js';
 import type { AuditEvent } from './audit-event.js';
 import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter, PendingOutboxCounts } from './delivery/outbox-entry.js';
 import type { DeliveryResult } from './delivery/deliver-outbox-entry.js';
+import type { StoredBucket } from './limits/bucket.js';
 
 /** Wall-clock time. The core never reads the system clock itself, so tests can fix and advance time. */
 export interface Clock {
@@ -212,10 +213,36 @@ export interface OutboxReservation {
   release(): void;
 }
 
+/** What a /validate/check by user name reads before it checks a PIN or an answer (UserRepository.findForLogin). */
+export interface LoginReadsQuery {
+  /** The client's failure bucket (clientFailureKey). */
+  failureKey: string;
+  /** The answer step: this transaction's challenges. Absent: the tokens' open challenges at `nowMilliseconds`. */
+  transactionId: string | undefined;
+  nowMilliseconds: number;
+}
+
+/** LoginReadsQuery's answer, read with the user and tokens; validateCheck uses it instead of asking again. */
+export interface LoginReads {
+  failureKey: string;
+  /** The failure bucket as stored; undefined when there is none (it counts as full). */
+  failureBucket: StoredBucket | undefined;
+  /** Whose challenges `challenges` are: this transaction's, or (undefined) the open ones at `openAt`. */
+  transactionId: string | undefined;
+  openAt: number;
+  /** Of the user's tokens only; open ones newest first per token. */
+  challenges: Challenge[];
+}
+
 export interface UserRepository {
   findByLogin(resolver: string, login: string): Promise<User | undefined>;
   /** The user and the tokens they own (by token id), in one read: every /validate/check by user name. */
   findByLoginWithTokens(resolver: string, login: string): Promise<{ user: User; tokens: Token[] } | undefined>;
+  /**
+   * findByLoginWithTokens plus what the login will ask next (the client's failure bucket and the tokens'
+   * challenges), in one statement: one round trip where there were three.
+   */
+  findForLogin(resolver: string, login: string, query: LoginReadsQuery): Promise<{ user: User; tokens: Token[]; reads: LoginReads } | undefined>;
   findById(resolver: string, id: string): Promise<User | undefined>;
   list(resolvers: readonly string[], loginPattern?: string): Promise<User[]>;
   insert(user: NewUser): Promise<User>;

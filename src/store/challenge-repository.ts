@@ -8,7 +8,7 @@ import { inTransaction } from './in-transaction.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
 import type { ChallengeRow, Database, DialectName } from './schema.js';
 
-function toChallenge(row: ChallengeRow): Challenge {
+export function toChallenge(row: ChallengeRow): Challenge {
   return {
     id: row.id,
     transactionId: row.transaction_id,

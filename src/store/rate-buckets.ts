@@ -1,4 +1,4 @@
-import type { BucketRequest, BucketVerdict } from '../core/ports.js';
+import type { BucketRequest } from '../core/ports.js';
 import { prepareQuery, rowsOf } from './prepared-query.js';
 
 /**
@@ -6,12 +6,7 @@ import { prepareQuery, rowsOf } from './prepared-query.js';
  * and the one-statement trigger on PostgreSQL (src/store/queue-statement.ts), which also charges buckets.
  */
 
-export const ALLOWED = Object.freeze({ isAllowed: true, retryAfterSeconds: 0 });
-
-export function verdict(available: number, ratePerMillisecond: number, needed = 1): BucketVerdict {
-  if (available >= needed) return ALLOWED;
-  return { isAllowed: false, retryAfterSeconds: Math.max(1, Math.ceil((needed - available) / ratePerMillisecond / 1000)) };
-}
+export { ALLOWED, verdict } from '../core/limits/bucket.js';
 
 /** The buckets asked for, each key once: a key named twice (two tokens mailing one address) pays once per mail. */
 export function mergeBuckets(buckets: readonly BucketRequest[]): Array<{ key: string; capacity: number; rate: number; needed: number }> {

@@ -3,16 +3,13 @@ import type { BucketVerdict, RateLimitRepository } from '../core/ports.js';
 import { inTransaction } from './in-transaction.js';
 import { prepareQuery } from './prepared-query.js';
 import { queueInOneStatement } from './queue-statement.js';
+import { hasUnitAt, refilled, type StoredBucket } from '../core/limits/bucket.js';
 import { ALLOWED, bucketRows, mergeBuckets, verdict } from './rate-buckets.js';
 import type { Database, DialectName } from './schema.js';
 
-function refilled(units: number, updatedAt: number, capacity: number, ratePerMillisecond: number, now: number): number {
-  return Math.min(capacity, units + Math.max(0, now - updatedAt) * ratePerMillisecond);
-}
-
-/** The verdict on a stored bucket (or a missing one, which is full), refilled to `now`. */
-function verdictOn(current: { units: number; updated_at: number } | undefined, capacity: number, rate: number, now: number): BucketVerdict {
-  return verdict(current ? refilled(current.units, Number(current.updated_at), capacity, rate, now) : capacity, rate);
+/** A bucket row as the core's StoredBucket (PostgreSQL returns bigint columns as numbers already, SQLite too). */
+export function storedBucket(row: { units: number; updated_at: number } | undefined): StoredBucket | undefined {
+  return row && { units: Number(row.units), updatedAt: Number(row.updated_at) };
 }
 
 /** Looked at by every /validate/check, for its client's failures (prepared: see prepared-query.ts). */
@@ -57,12 +54,11 @@ export function createRateLimitRepository(db: Kysely<Database>, dialect: Dialect
     async take(key, capacity, windowMilliseconds, now) {
       const rate = capacity / windowMilliseconds;
       if ((await takeUnit(db, key, capacity, rate, now)).rows.length > 0) return ALLOWED;
-      return verdictOn((await bucketByKey(db, key)).rows[0], capacity, rate, now);
+      return hasUnitAt(storedBucket((await bucketByKey(db, key)).rows[0]), capacity, windowMilliseconds, now);
     },
 
     async hasUnit(key, capacity, windowMilliseconds, now) {
-      const rate = capacity / windowMilliseconds;
-      return verdictOn((await bucketByKey(db, key)).rows[0], capacity, rate, now);
+      return hasUnitAt(storedBucket((await bucketByKey(db, key)).rows[0]), capacity, windowMilliseconds, now);
     },
 
     /**

@@ -1,10 +1,13 @@
 import { sql, type Kysely } from 'kysely';
 import { OtpError } from '../core/errors.js';
-import type { UserRepository } from '../core/ports.js';
+import type { Challenge } from '../core/challenges/challenge.js';
+import type { LoginReads, LoginReadsQuery, UserRepository } from '../core/ports.js';
 import type { Token } from '../core/tokens/token.js';
 import type { NewUser, User, UserPatch } from '../core/users/user.js';
 import { prepareQuery } from './prepared-query.js';
 import type { Database, DialectName, LocalUserRow, TokenRow } from './schema.js';
+import { toChallenge } from './challenge-repository.js';
+import { storedBucket } from './rate-limit-repository.js';
 import { toToken } from './token-repository.js';
 import { isUniqueViolation } from './unique-violation.js';
 import { matchesWildcard } from './wildcard.js';
@@ -58,6 +61,59 @@ export const userWithTokensQuery = (db: Kysely<Database>, dialect: DialectName, 
 const userWithTokensOnPostgres = prepareQuery((db, resolver: string, login: string) => userWithTokensQuery(db, 'postgres', resolver, login));
 const userWithTokensOnSqlite = prepareQuery((db, resolver: string, login: string) => userWithTokensQuery(db, 'sqlite', resolver, login));
 
+/**
+ * userWithTokensQuery, with what /validate/check asks next in the same statement: the client's failure
+ * bucket (a subquery, run once) and each token's challenges (a left join: one row per token and
+ * challenge). `target` picks the challenges: one transaction's (the answer step) or the open ones at a
+ * time (the PIN step), the latter newest first as findOpenByToken returns them.
+ *
+ * By transaction id, both databases (without statistics) searched the challenge through the token index,
+ * walking every challenge the token ever had (see findByTransaction): the unary plus keeps `token_id` out
+ * of their index choice, so they take the transaction index (login-query-plans.test.ts checks both).
+ */
+export const loginReadsQuery = (db: Kysely<Database>, dialect: DialectName, target: 'transaction' | 'open', resolver: string, login: string, failureKey: string, transactionIdOrNow: string | number) =>
+  userWithTokensQuery(db, dialect, resolver, login)
+    .leftJoin('challenge as ch', (join) =>
+      target === 'transaction'
+        ? join
+          .on('ch.transaction_id', '=', transactionIdOrNow as string)
+          .on(sql<boolean>`+${sql.ref('ch.token_id')} = ${sql.ref('token.id')}`)
+        : join
+          .onRef('ch.token_id', '=', 'token.id')
+          .on('ch.used_at', 'is', null)
+          .on('ch.expires_at', '>', transactionIdOrNow as number)
+          .on((eb) => eb('ch.wrong_count', '<', eb.ref('ch.max_wrong_count'))))
+    .select([
+      'ch.id as ch_id', 'ch.transaction_id as ch_transaction_id', 'ch.token_id as ch_token_id', 'ch.otp_hash as ch_otp_hash',
+      'ch.created_at as ch_created_at', 'ch.expires_at as ch_expires_at', 'ch.used_at as ch_used_at', 'ch.wrong_count as ch_wrong_count',
+      'ch.max_wrong_count as ch_max_wrong_count', 'ch.delivery_state as ch_delivery_state',
+    ])
+    .select((eb) => [
+      eb.selectFrom('rate_bucket').select('units').where('key', '=', failureKey).as('failure_units'),
+      eb.selectFrom('rate_bucket').select('updated_at').where('key', '=', failureKey).as('failure_updated_at'),
+    ])
+    .orderBy('ch.created_at', 'desc');
+
+const loginReadsOf = {
+  postgres: {
+    transaction: prepareQuery((db, resolver: string, login: string, failureKey: string, transactionId: string) => loginReadsQuery(db, 'postgres', 'transaction', resolver, login, failureKey, transactionId)),
+    open: prepareQuery((db, resolver: string, login: string, failureKey: string, now: number) => loginReadsQuery(db, 'postgres', 'open', resolver, login, failureKey, now)),
+  },
+  sqlite: {
+    transaction: prepareQuery((db, resolver: string, login: string, failureKey: string, transactionId: string) => loginReadsQuery(db, 'sqlite', 'transaction', resolver, login, failureKey, transactionId)),
+    open: prepareQuery((db, resolver: string, login: string, failureKey: string, now: number) => loginReadsQuery(db, 'sqlite', 'open', resolver, login, failureKey, now)),
+  },
+};
+
+type LoginReadsRow = Awaited<ReturnType<typeof loginReadsOf.sqlite.open>>['rows'][number];
+
+function userOfRow(row: LoginReadsRow): User {
+  return toUser({
+    id: row.owner_row_id, resolver: row.owner_resolver, login: row.owner_login, email: row.owner_email, givenname: row.owner_givenname,
+    surname: row.owner_surname, phone: row.owner_phone, mobile: row.owner_mobile,
+  });
+}
+
 export function createUserRepository(db: Kysely<Database>, dialect: DialectName, now: () => number): UserRepository {
   const userWithTokens = dialect === 'postgres' ? userWithTokensOnPostgres : userWithTokensOnSqlite;
   return {
@@ -70,13 +126,37 @@ export function createUserRepository(db: Kysely<Database>, dialect: DialectName,
       const { rows } = await userWithTokens(db, resolver, login);
       const first = rows[0];
       if (!first) return undefined;
-      const user = toUser({
-        id: first.owner_row_id, resolver: first.owner_resolver, login: first.owner_login, email: first.owner_email, givenname: first.owner_givenname,
-        surname: first.owner_surname, phone: first.owner_phone, mobile: first.owner_mobile,
-      });
+      const user = userOfRow(first as LoginReadsRow);
       // A user without tokens comes back as one row whose token columns are all null.
       const tokens = first.id === null ? [] : rows.map((row) => toToken(row as TokenRow));
       return { user, tokens };
+    },
+
+    async findForLogin(resolver: string, login: string, query: LoginReadsQuery) {
+      const queries = loginReadsOf[dialect];
+      const { rows } = query.transactionId !== undefined
+        ? await queries.transaction(db, resolver, login, query.failureKey, query.transactionId)
+        : await queries.open(db, resolver, login, query.failureKey, query.nowMilliseconds);
+      const first = rows[0];
+      if (!first) return undefined;
+      // One row per token and challenge (a token without one: its challenge columns null; a user without
+      // tokens: one row with the token columns null too). Rows come by token id, then newest challenge.
+      const tokens: Token[] = [];
+      const challenges: Challenge[] = [];
+      for (const row of rows) {
+        if (row.id === null) continue;
+        if (tokens[tokens.length - 1]?.id !== Number(row.id)) tokens.push(toToken(row as unknown as TokenRow));
+        if (row.ch_id !== null) {
+          challenges.push(toChallenge({
+            id: row.ch_id, transaction_id: row.ch_transaction_id!, token_id: row.ch_token_id!, otp_hash: row.ch_otp_hash!, created_at: row.ch_created_at!,
+            expires_at: row.ch_expires_at!, used_at: row.ch_used_at, wrong_count: row.ch_wrong_count!, max_wrong_count: row.ch_max_wrong_count!,
+            delivery_state: row.ch_delivery_state!,
+          }));
+        }
+      }
+      const failureBucket = first.failure_units === null ? undefined : storedBucket({ units: first.failure_units, updated_at: first.failure_updated_at! });
+      const reads: LoginReads = { failureKey: query.failureKey, failureBucket, transactionId: query.transactionId, openAt: query.nowMilliseconds, challenges };
+      return { user: userOfRow(first), tokens, reads };
     },
 
     async findById(resolver: string, id: string): Promise<User | undefined> {

@@ -12,6 +12,8 @@ import type {
   RateLimitRepository,
   RealmRepository,
   BucketVerdict,
+  LoginReads,
+  LoginReadsQuery,
   SettingRepository,
   SmtpServerRepository,
   Store,
@@ -285,6 +287,19 @@ export class MemoryStore implements Store {
       findByLoginWithTokens: async (resolver: string, login: string) => {
         const user = find(resolver, login);
         return user && { user: { ...user }, tokens: await this.tokens.findByOwner(user.resolver, user.id) };
+      },
+      findForLogin: async (resolver: string, login: string, query: LoginReadsQuery) => {
+        const user = find(resolver, login);
+        if (!user) return undefined;
+        const tokens = await this.tokens.findByOwner(user.resolver, user.id);
+        const challenges = query.transactionId !== undefined
+          ? await this.challenges.findByTransaction(query.transactionId, tokens.map((token) => token.id))
+          : (await Promise.all(tokens.map((token) => this.challenges.findOpenByToken(token.id, query.nowMilliseconds)))).flat();
+        const bucket = this.#tables.buckets.get(query.failureKey);
+        const reads: LoginReads = {
+          failureKey: query.failureKey, failureBucket: bucket && { ...bucket }, transactionId: query.transactionId, openAt: query.nowMilliseconds, challenges,
+        };
+        return { user: { ...user }, tokens, reads };
       },
       findById: async (resolver: string, id: string): Promise<User | undefined> => {
         const user = this.#tables.users.find((row) => row.resolver === resolver && row.id === id);

@@ -7,6 +7,7 @@ import type { Token } from '../tokens/token.js';
 import type { User } from '../users/user.js';
 import { MESSAGES, type ValidateOutcome } from './outcome.js';
 import { validateCheck } from './validate-check.js';
+import { clientFailureKey } from '../limits/send-limits.js';
 
 const PIN = '1234';
 const VALIDITY_MILLISECONDS = 120_000;
@@ -360,5 +361,75 @@ describe('validateCheck', () => {
       await world.check(otp, trigger.transactionId);
       assert.ok(!world.deps.store.dumpAllValues().includes(otp), 'the code is in the store after answering');
     });
+  });
+});
+
+describe('validateCheck with the reads that came with the tokens (UserRepository.findForLogin)', () => {
+  const CLIENT = '192.0.2.10';
+
+  /** While validateCheck runs (not findForLogin): its reads of what findForLogin can answer. */
+  const asked = { hasUnit: 0, findOpenByToken: 0, findByTransaction: 0 };
+  let isCounting = false;
+  function countReads(deps: FakeDeps): typeof asked {
+    Object.assign(asked, { hasUnit: 0, findOpenByToken: 0, findByTransaction: 0 });
+    const { rateLimits, challenges } = deps.store;
+    const hasUnit = rateLimits.hasUnit.bind(rateLimits);
+    const findOpenByToken = challenges.findOpenByToken.bind(challenges);
+    const findByTransaction = challenges.findByTransaction.bind(challenges);
+    rateLimits.hasUnit = (...args) => ((asked.hasUnit += Number(isCounting)), hasUnit(...args));
+    challenges.findOpenByToken = (...args) => ((asked.findOpenByToken += Number(isCounting)), findOpenByToken(...args));
+    challenges.findByTransaction = (...args) => ((asked.findByTransaction += Number(isCounting)), findByTransaction(...args));
+    return asked;
+  }
+
+  async function checkWithReads(world: World, pass: string, transactionId: string | undefined, read: { failureKey?: string; transactionId?: string } = {}): Promise<ValidateOutcome> {
+    const { deps } = world;
+    const query = { failureKey: read.failureKey ?? clientFailureKey(CLIENT), transactionId: 'transactionId' in read ? read.transactionId : transactionId, nowMilliseconds: deps.clock.nowMilliseconds() };
+    const found = await deps.store.users.findForLogin('local', 'alice', query);
+    assert.ok(found);
+    isCounting = true;
+    try {
+      return await validateCheck(deps, { tokens: found.tokens, user: world.user, realm: 'default', pass, transactionId, clientIp: CLIENT, reads: found.reads });
+    } finally {
+      isCounting = false;
+    }
+  }
+
+  it('asks the store nothing they answer: the PIN step, the answer by transaction id, PIN+OTP in one pass', async () => {
+    const world = await createWorld();
+    const token = await world.enrol();
+    const asked = countReads(world.deps);
+
+    const first = assertChallenge(await checkWithReads(world, PIN, undefined));
+    assertAccept(await checkWithReads(world, world.otpFromMail(0), first.trigger.transactionId), MESSAGES.challengeMatched, token.serial);
+    world.deps.clock.advance(VALIDITY_MILLISECONDS);
+    assertChallenge(await checkWithReads(world, PIN, undefined));
+    assertAccept(await checkWithReads(world, PIN + world.otpFromMail(1), undefined), MESSAGES.tokenMatched, token.serial);
+    assert.deepEqual(asked, { hasUnit: 0, findOpenByToken: 0, findByTransaction: 0 });
+  });
+
+  it('turns a throttled client away on the failure bucket it read, before any PIN check', async () => {
+    const world = await createWorld();
+    await world.enrol();
+    await updateSettings(world.deps.store.settings, world.deps.secretBox, { 'validate.failure_rate_client': '2/60' }, world.deps.clock.nowMilliseconds());
+    const asked = countReads(world.deps);
+    for (let attempt = 0; attempt < 2; attempt += 1) assertReject(await checkWithReads(world, '9999', undefined), MESSAGES.wrongPin);
+    const { pinHasher } = world.deps;
+    let verifications = 0;
+    const verify = pinHasher.verify.bind(pinHasher);
+    pinHasher.verify = (...args) => ((verifications += 1), verify(...args));
+    assertReject(await checkWithReads(world, PIN, undefined), MESSAGES.failureThrottled);
+    assert.deepEqual([verifications, asked.hasUnit], [0, 0], 'no PIN check, and the bucket not asked for again');
+  });
+
+  it('asks the store again where the reads answer another question', async () => {
+    const world = await createWorld();
+    const token = await world.enrol();
+    const asked = countReads(world.deps);
+    const challenge = assertChallenge(await checkWithReads(world, PIN, undefined, { failureKey: 'fail:client:198.51.100.7' }));
+    assert.deepEqual(asked, { hasUnit: 1, findOpenByToken: 0, findByTransaction: 0 }, 'the reads held another client\'s bucket');
+    const answer = await checkWithReads(world, world.otpFromMail(0), challenge.trigger.transactionId, { transactionId: undefined });
+    assertAccept(answer, MESSAGES.challengeMatched, token.serial);
+    assert.deepEqual(asked, { hasUnit: 1, findOpenByToken: 0, findByTransaction: 1 }, 'open challenges were read, not the transaction\'s');
   });
 });

@@ -5,6 +5,8 @@ import { clientFailureKey } from '../limits/send-limits.js';
 import { readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
 import { constantTimeEqual } from '../crypto/constant-time-equal.js';
 import type { CoreDeps } from '../deps.js';
+import { hasUnitAt } from '../limits/bucket.js';
+import type { LoginReads } from '../ports.js';
 import { splitPinAndOtp } from '../pin/split-pin-and-otp.js';
 import { isTokenEnabled, isTokenLockedOut, type Token } from '../tokens/token.js';
 import type { User } from '../users/user.js';
@@ -19,6 +21,11 @@ export interface ValidateRequest {
   transactionId: string | undefined;
   /** The client's address, for send limits and failure throttling. */
   clientIp: string | undefined;
+  /**
+   * What the route already read with the user and tokens (resolveUserForLogin): used where it answers the
+   * same question (the same failure key, the same transaction, or open challenges), asked again otherwise.
+   */
+  reads?: LoginReads;
   /**
    * Who asks, for the audit trail: a successful login's audit line is then stored with the redeemed
    * challenge (all or nothing, no write of its own) and the outcome says so (`isAudited`); so is a
@@ -47,7 +54,10 @@ function matchesOtp(deps: CoreDeps, challenge: Challenge, otp: string): boolean 
 /** Step two by transaction id: `pass` is the mailed code alone (SPEC A.5 flows 3-5). */
 async function answerByTransaction(deps: CoreDeps, request: ValidateRequest, transactionId: string): Promise<ValidateOutcome> {
   const tokensById = new Map(request.tokens.map((token) => [token.id, token]));
-  const challenges = await deps.store.challenges.findByTransaction(transactionId, [...tokensById.keys()]);
+  const { reads } = request;
+  const challenges = reads?.transactionId === transactionId
+    ? reads.challenges.filter((challenge) => tokensById.has(challenge.tokenId))
+    : await deps.store.challenges.findByTransaction(transactionId, [...tokensById.keys()]);
   const now = deps.clock.nowMilliseconds();
   const missed: Challenge[] = [];
   let blocked: 'token_disabled' | 'fail_counter_exceeded' | undefined;
@@ -87,10 +97,17 @@ interface PinMatch {
  * Which tokens does `pass` unlock, and how? PIN+OTP is only considered when the token has an open
  * challenge, because an email token has no code without one (and this spares a KDF run otherwise).
  */
-async function matchPins(deps: CoreDeps, tokens: readonly Token[], pass: string, now: number): Promise<PinMatch[]> {
+async function matchPins(deps: CoreDeps, tokens: readonly Token[], pass: string, now: number, reads: LoginReads | undefined): Promise<PinMatch[]> {
+  // Read open at or before `now`: what has closed since is left out again.
+  const readOpen = reads && reads.transactionId === undefined && reads.openAt <= now ? reads.challenges : undefined;
+  const openChallengesOf = async (token: Token): Promise<Challenge[]> => {
+    if (!isTokenEnabled(token)) return [];
+    if (!readOpen) return deps.store.challenges.findOpenByToken(token.id, now);
+    return readOpen.filter((challenge) => challenge.tokenId === token.id && isChallengeOpen(challenge, now));
+  };
   const matches = await Promise.all(
     tokens.map(async (token): Promise<PinMatch | undefined> => {
-      const openChallenges = isTokenEnabled(token) ? await deps.store.challenges.findOpenByToken(token.id, now) : [];
+      const openChallenges = await openChallengesOf(token);
       const split = openChallenges.length > 0 ? splitPinAndOtp(pass, token.otpLength) : undefined;
       if (split && (await verifyPin(deps, token, split.pin))) return { token, otp: split.otp, openChallenges };
       if (await verifyPin(deps, token, pass)) return { token, otp: undefined, openChallenges };
@@ -118,7 +135,7 @@ function recentChallenges(matches: readonly PinMatch[], settings: SystemSettings
 /** Step one (PIN alone) or PIN+OTP in one pass (SPEC A.5 flows 1, 2, 6-9). */
 async function checkPass(deps: CoreDeps, request: ValidateRequest, settings: SystemSettings): Promise<ValidateOutcome> {
   const now = deps.clock.nowMilliseconds();
-  const matches = await matchPins(deps, request.tokens, request.pass, now);
+  const matches = await matchPins(deps, request.tokens, request.pass, now, request.reads);
   if (matches.length === 0) {
     await deps.store.tokens.recordFailure(request.tokens.map((token) => token.id), now);
     return { kind: 'reject', reason: 'wrong_pin', message: MESSAGES.wrongPin };
@@ -176,7 +193,9 @@ export async function validateCheck(deps: CoreDeps, request: ValidateRequest): P
   const failureKey = clientFailureKey(request.clientIp ?? '');
   if (failureRate) {
     // Checked before any KDF work: a guessing client is turned away cheaply.
-    const verdict = await deps.store.rateLimits.hasUnit(failureKey, failureRate.count, failureRate.windowMilliseconds, now);
+    const verdict = request.reads?.failureKey === failureKey
+      ? hasUnitAt(request.reads.failureBucket, failureRate.count, failureRate.windowMilliseconds, now)
+      : await deps.store.rateLimits.hasUnit(failureKey, failureRate.count, failureRate.windowMilliseconds, now);
     if (!verdict.isAllowed) return { kind: 'reject', reason: 'throttled', message: MESSAGES.failureThrottled, retryAfterSeconds: verdict.retryAfterSeconds };
   }
   const current = { ...request, tokens: await clearStaleFailCounts(deps, request.tokens, settings, now) };

@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { acceptedAudit, triggeredAudit, type AuditEvent, type AuditRequest } from '../../core/audit-event.js';
 import type { TriggerResult } from '../../core/challenges/trigger-challenges.js';
 import { OtpError } from '../../core/errors.js';
-import { parseUserReference, resolveUser, resolveUserWithTokens, type UserReference } from '../../core/users/resolve-user.js';
+import { parseUserReference, resolveUser, resolveUserForLogin, resolveUserWithTokens, type UserReference } from '../../core/users/resolve-user.js';
+import { clientFailureKey } from '../../core/limits/send-limits.js';
+import type { LoginReads, LoginReadsQuery } from '../../core/ports.js';
 import type { RealmUser } from '../../core/users/user.js';
 import type { Token } from '../../core/tokens/token.js';
 import { isTokenUsable } from '../../core/tokens/token.js';
@@ -24,6 +26,8 @@ const TRIGGER_PARAMS = ['user', 'realm', 'resolver', 'serial', 'type', 'client',
 interface Subject {
   tokens: Token[];
   owner: RealmUser | undefined;
+  /** What /validate/check asks next, read with a user's tokens (by user name only). */
+  reads?: LoginReads;
 }
 
 async function userReference(deps: AppDeps, userParam: string, params: Params): Promise<UserReference> {
@@ -32,13 +36,17 @@ async function userReference(deps: AppDeps, userParam: string, params: Params): 
   return parseUserReference(deps.store, userParam, optionalString(params, 'realm') || undefined);
 }
 
-/** Who is authenticating: a user (+realm), a serial, or both (then the serial must be the user's). */
-async function resolveSubject(deps: AppDeps, params: Params): Promise<Subject> {
+/**
+ * Who is authenticating: a user (+realm), a serial, or both (then the serial must be the user's). With
+ * `reads` (/validate/check), a user's tokens come with what the check reads next, in the same statement.
+ */
+async function resolveSubject(deps: AppDeps, params: Params, reads?: LoginReadsQuery): Promise<Subject> {
   const userParam = optionalString(params, 'user');
   const serial = optionalString(params, 'serial');
   if (!serial) {
     if (!userParam) throw new OtpError('PARAMETER_NO_SUBJECT');
-    return resolveUserWithTokens(deps.store, await userReference(deps, userParam, params));
+    const reference = await userReference(deps, userParam, params);
+    return reads ? resolveUserForLogin(deps.store, reference, reads) : resolveUserWithTokens(deps.store, reference);
   }
   let owner = userParam ? await resolveUser(deps.store, await userReference(deps, userParam, params)) : undefined;
   const token = await deps.store.tokens.findBySerial(serial);
@@ -142,7 +150,9 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
   const check = async (request: FastifyRequest): Promise<Record<string, unknown>> => {
     const params = readParams(request);
     rejectUnknownParams(params, CHECK_PARAMS);
-    const subject = await resolveSubject(deps, params);
+    // FreeRADIUS sends the RADIUS State attribute as `state`; privacyIDEA treats it as transaction_id.
+    const transactionId = optionalString(params, 'transaction_id') || optionalString(params, 'state') || undefined;
+    const subject = await resolveSubject(deps, params, { failureKey: clientFailureKey(request.ip), transactionId, nowMilliseconds: deps.clock.nowMilliseconds() });
     const outcome = subject.tokens.length === 0 && optionalString(params, 'serial') && !optionalString(params, 'user')
       ? ({ kind: 'reject', reason: 'no_such_token', message: MESSAGES.noSuchToken } as const)
       : await validateCheck(deps, {
@@ -150,9 +160,9 @@ export async function validateRoutes(app: FastifyInstance, deps: AppDeps): Promi
           user: subject.owner?.user,
           realm: subject.owner?.realm ?? '',
           pass: optionalString(params, 'pass') ?? '',
-          // FreeRADIUS sends the RADIUS State attribute as `state`; privacyIDEA treats it as transaction_id.
-          transactionId: optionalString(params, 'transaction_id') || optionalString(params, 'state') || undefined,
+          transactionId,
           clientIp: request.ip,
+          reads: subject.reads,
           audit: auditRequestOf(request, 'validate/check', subject),
         });
     // A success stored its audit line with the redeemed challenge, a trigger (asynchronous mode) with its

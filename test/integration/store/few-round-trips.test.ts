@@ -5,6 +5,7 @@ import type { NewChallenge } from '../../../src/core/challenges/challenge.js';
 import type { NewOutboxEntry } from '../../../src/core/delivery/outbox-entry.js';
 import type { BucketRequest, Store } from '../../../src/core/ports.js';
 import type { Token } from '../../../src/core/tokens/token.js';
+import { hasUnitAt } from '../../../src/core/limits/bucket.js';
 import { createKyselyStore } from '../../../src/store/kysely-store.js';
 import { DATABASES } from '../../support/databases.js';
 import { statementCounter } from '../../support/statement-counter.js';
@@ -238,6 +239,53 @@ for (const database of DATABASES) {
       await store.users.insert({ resolver: 'local', login: 'tokenless', email: '', givenname: '', surname: '', phone: '', mobile: '' });
       assert.deepEqual((await store.users.findByLoginWithTokens('local', 'tokenless'))?.tokens, []);
       assert.equal(await store.users.findByLoginWithTokens('local', 'nobody'), undefined);
+    });
+
+    it('reads what a login asks next with the user and tokens, in one statement: the same as read apart', async () => {
+      const mine = await tokenOf('reader');
+      const other = await tokenOf('reader');
+      const stranger = await tokenOf('stranger');
+      const at = now();
+      const challenge = (id: string, token: Token, transactionId: string, createdAt: number, expiresAt = createdAt + 300_000): NewChallenge => ({
+        id: `${id}-${database}`, transactionId: `${transactionId}-${database}`, tokenId: token.id, otpHash: `hash-${id}`, createdAt, expiresAt, maxWrongCount: 2, deliveryState: 'queued',
+      });
+      await store.challenges.insert([
+        challenge('older', mine, 'tx-a', at - 2000), challenge('newer', mine, 'tx-b', at - 1000), challenge('spent', mine, 'tx-c', at - 500),
+        challenge('expired', mine, 'tx-d', at - 400_000), challenge('guessed', mine, 'tx-e', at - 300), challenge('other', other, 'tx-b', at - 1000),
+        challenge('strangers', stranger, 'tx-b', at - 1000),
+      ]);
+      await store.challenges.redeem(`spent-${database}`, at);
+      for (let guess = 0; guess < 2; guess += 1) await store.challenges.recordWrongAnswer(`guessed-${database}`);
+      const failureKey = `fail:client:reads-${database}`;
+      await store.rateLimits.take(failureKey, 1, 60_000, at - 1000);
+      const sortedIds = (challenges: readonly { id: string }[]): string[] => challenges.map((found) => found.id).sort();
+
+      counter.reset();
+      const open = await store.users.findForLogin('local', 'reader', { failureKey, transactionId: undefined, nowMilliseconds: at });
+      assert.equal(counter.count(), 1, 'one statement');
+      assert.equal(open?.user.login, 'reader');
+      assert.deepEqual(open?.tokens, await store.tokens.findByOwner('local', open!.user.id), 'the same tokens as read alone');
+      for (const token of [mine, other]) {
+        assert.deepEqual(open!.reads.challenges.filter((found) => found.tokenId === token.id), await store.challenges.findOpenByToken(token.id, at), `open challenges of ${token.serial}, newest first`);
+      }
+      assert.deepEqual(sortedIds(open!.reads.challenges), [`newer-${database}`, `older-${database}`, `other-${database}`]);
+      assert.deepEqual(open!.reads.failureBucket, { units: 0, updatedAt: at - 1000 });
+      assert.deepEqual(hasUnitAt(open!.reads.failureBucket, 1, 60_000, at), await store.rateLimits.hasUnit(failureKey, 1, 60_000, at), 'the same verdict as hasUnit');
+      assert.deepEqual([open!.reads.failureKey, open!.reads.transactionId, open!.reads.openAt], [failureKey, undefined, at]);
+
+      counter.reset();
+      const answer = await store.users.findForLogin('local', 'reader', { failureKey: 'fail:client:nobody', transactionId: `tx-b-${database}`, nowMilliseconds: at });
+      assert.equal(counter.count(), 1, 'one statement');
+      assert.deepEqual(sortedIds(answer!.reads.challenges), sortedIds(await store.challenges.findByTransaction(`tx-b-${database}`, [mine.id, other.id])));
+      assert.deepEqual(sortedIds(answer!.reads.challenges), [`newer-${database}`, `other-${database}`], 'the transaction\'s challenges of this user\'s tokens only');
+      assert.equal(answer!.reads.failureBucket, undefined, 'no bucket stored: none read (it counts as full)');
+      const spent = await store.users.findForLogin('local', 'reader', { failureKey, transactionId: `tx-c-${database}`, nowMilliseconds: at });
+      assert.deepEqual(spent!.reads.challenges.map((found) => [found.id, found.usedAt]), [[`spent-${database}`, at]], 'used ones too, as findByTransaction');
+
+      await store.users.insert({ resolver: 'local', login: 'readerless', email: '', givenname: '', surname: '', phone: '', mobile: '' });
+      const tokenless = await store.users.findForLogin('local', 'readerless', { failureKey, transactionId: undefined, nowMilliseconds: at });
+      assert.deepEqual([tokenless?.tokens, tokenless?.reads.challenges], [[], []]);
+      assert.equal(await store.users.findForLogin('local', 'nobody', { failureKey, transactionId: undefined, nowMilliseconds: at }), undefined);
     });
   });
 }

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { createKyselyStore } from '../../../src/store/kysely-store.js';
 import { QUEUE_IN_ONE_STATEMENT } from '../../../src/store/queue-statement.js';
 import { createBuckets } from '../../../src/store/rate-buckets.js';
-import { userWithTokensQuery } from '../../../src/store/user-repository.js';
+import { loginReadsQuery, userWithTokensQuery } from '../../../src/store/user-repository.js';
 import { DATABASES } from '../../support/databases.js';
 import { startTestApp, type TestApp } from '../../support/test-app.js';
 
@@ -101,6 +101,26 @@ for (const database of DATABASES) {
         const bucketScans = nodes.filter((node) => node['Relation Name'] === 'rate_bucket' && node['Node Type'] !== 'ModifyTable');
         assert.ok(bucketScans.length > 0, mode);
         assert.deepEqual(bucketScans.map((node) => node['Node Type']).filter((type) => type !== 'Index Scan'), [], `${mode}: every bucket read is an index scan`);
+      }
+    });
+
+    it('reads a login\'s challenges through the transaction index, or the token index when open ones are asked for', async () => {
+      const { db, dialect } = t.composed.database;
+      const expected = { transaction: 'challenge_transaction_index', open: 'challenge_token_index' } as const;
+      for (const target of ['transaction', 'open'] as const) {
+        const compiled = loginReadsQuery(db, dialect, target, 'local', 'user7', 'fail:client:192.0.2.1', target === 'transaction' ? '12345678901234567890' : 1_000_000).compile();
+        if (database === 'sqlite') {
+          const details = (await db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` })).rows.map((row) => row.detail).join(' | ');
+          assert.match(details, new RegExp(`SEARCH ch USING INDEX ${expected[target]} \\(`), `${target}: ${details}`);
+          assert.match(details, /SEARCH token USING INDEX token_owner_index/, `${target}: ${details}`);
+          continue;
+        }
+        const literals = compiled.parameters.map((value) => (typeof value === 'string' ? `'${value}'` : String(value))).join(', ');
+        for (const [mode, nodes] of Object.entries(await plansOf(compiled.sql, literals))) {
+          const challengeScans = nodes.filter((node) => node['Relation Name'] === 'challenge');
+          assert.equal(challengeScans.length, 1, `${target}, ${mode}`);
+          assert.equal(challengeScans[0]!['Index Name'], expected[target], `${target}, ${mode}: ${challengeScans[0]!['Node Type']}`);
+        }
       }
     });
 
