@@ -94,16 +94,12 @@ export const loginReadsQuery = (db: Kysely<Database>, dialect: DialectName, targ
     ])
     .orderBy('ch.created_at', 'desc');
 
-const loginReadsOf = {
-  postgres: {
-    transaction: prepareQuery((db, resolver: string, login: string, failureKey: string, transactionId: string) => loginReadsQuery(db, 'postgres', 'transaction', resolver, login, failureKey, transactionId)),
-    open: prepareQuery((db, resolver: string, login: string, failureKey: string, now: number) => loginReadsQuery(db, 'postgres', 'open', resolver, login, failureKey, now)),
-  },
-  sqlite: {
-    transaction: prepareQuery((db, resolver: string, login: string, failureKey: string, transactionId: string) => loginReadsQuery(db, 'sqlite', 'transaction', resolver, login, failureKey, transactionId)),
-    open: prepareQuery((db, resolver: string, login: string, failureKey: string, now: number) => loginReadsQuery(db, 'sqlite', 'open', resolver, login, failureKey, now)),
-  },
-};
+/** The two prepared forms of loginReadsQuery for one dialect: by transaction id, and open challenges. */
+const loginReadsFor = (dialect: DialectName) => ({
+  transaction: prepareQuery((db, resolver: string, login: string, failureKey: string, transactionId: string) => loginReadsQuery(db, dialect, 'transaction', resolver, login, failureKey, transactionId)),
+  open: prepareQuery((db, resolver: string, login: string, failureKey: string, now: number) => loginReadsQuery(db, dialect, 'open', resolver, login, failureKey, now)),
+});
+const loginReadsOf = { postgres: loginReadsFor('postgres'), sqlite: loginReadsFor('sqlite') };
 
 type LoginReadsRow = Awaited<ReturnType<typeof loginReadsOf.sqlite.open>>['rows'][number];
 

@@ -38,15 +38,15 @@ async function userReference(deps: AppDeps, userParam: string, params: Params): 
 
 /**
  * Who is authenticating: a user (+realm), a serial, or both (then the serial must be the user's). With
- * `reads` (/validate/check), a user's tokens come with what the check reads next, in the same statement.
+ * `loginQuery` (/validate/check), a user's tokens come with what the check reads next, in the same statement.
  */
-async function resolveSubject(deps: AppDeps, params: Params, reads?: LoginReadsQuery): Promise<Subject> {
+async function resolveSubject(deps: AppDeps, params: Params, loginQuery?: LoginReadsQuery): Promise<Subject> {
   const userParam = optionalString(params, 'user');
   const serial = optionalString(params, 'serial');
   if (!serial) {
     if (!userParam) throw new OtpError('PARAMETER_NO_SUBJECT');
     const reference = await userReference(deps, userParam, params);
-    return reads ? resolveUserForLogin(deps.store, reference, reads) : resolveUserWithTokens(deps.store, reference);
+    return loginQuery ? resolveUserForLogin(deps.store, reference, loginQuery) : resolveUserWithTokens(deps.store, reference);
   }
   let owner = userParam ? await resolveUser(deps.store, await userReference(deps, userParam, params)) : undefined;
   const token = await deps.store.tokens.findBySerial(serial);
