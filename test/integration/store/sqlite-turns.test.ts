@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { openSqlite } from '../../../src/store/open-database.js';
+import { countTurns } from '../../support/turn-counter.js';
 
 describe('SQLite statements and the event loop', () => {
   it('runs queued statements across turns of the event loop, not all in the turn that queued them', async () => {
@@ -40,6 +42,28 @@ describe('SQLite statements and the event loop', () => {
       assert.deepEqual(order.filter((step) => step.startsWith('tx')), ['tx-begin', 'tx-update', 'tx-end']);
       const outside = order.findIndex((step) => step.startsWith('outside'));
       assert.ok(outside === 0 || outside === 3, `a statement ran inside another's transaction: ${order.join(', ')}`);
+    } finally {
+      await database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('puts statements off to a later turn once a turn has run a few milliseconds of them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-turns-'));
+    const database = openSqlite(join(dir, 'turns.db'));
+    try {
+      const db = database.db;
+      // Tens of milliseconds of SQLite's own work per statement here, far more than a turn's budget.
+      const slow = sql<{ n: number }>`with recursive c(x) as (select 1 union all select x + 1 from c where x < ${50_000}) select count(*) as n from c`;
+      const turns = countTurns();
+      const finishedIn: number[] = [];
+      await Promise.all(Array.from({ length: 10 }, () => slow.execute(db).then((result) => {
+        assert.equal(result.rows[0]!.n, 50_000);
+        finishedIn.push(turns.current());
+      })));
+      turns.stop();
+      // Without a budget all ten ran in the check phase that took them up, with no timer or I/O between.
+      assert.ok(new Set(finishedIn).size >= 5, `ten slow statements finished in turns ${finishedIn.join(', ')}`);
     } finally {
       await database.close();
       rmSync(dir, { recursive: true, force: true });
