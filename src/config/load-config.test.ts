@@ -21,7 +21,7 @@ describe('loadConfig: MAILOTP_DATABASE_PREPARED_STATEMENTS', () => {
 });
 
 describe('loadConfig: MAILOTP_DATABASE_POOL_SIZE', () => {
-  it('is 10 unless set, and takes a whole number from 1 to 1000', () => {
+  it('is 4 unless set, and takes a whole number from 1 to 1000', () => {
     assert.equal(loadConfig({}).databasePoolSize, 4);
     assert.equal(loadConfig({ MAILOTP_DATABASE_POOL_SIZE: '3' }).databasePoolSize, 3);
     assert.equal(loadConfig({ MAILOTP_DATABASE_POOL_SIZE: '1000' }).databasePoolSize, 1000);
