@@ -103,7 +103,10 @@ const loginReadsOf = { postgres: loginReadsFor('postgres'), sqlite: loginReadsFo
 
 type LoginReadsRow = Awaited<ReturnType<typeof loginReadsOf.sqlite.open>>['rows'][number];
 
-function userOfRow(row: LoginReadsRow): User {
+/** The owner's columns, as both userWithTokensQuery and loginReadsQuery select them. */
+type OwnerColumns = Pick<LoginReadsRow, 'owner_row_id' | 'owner_resolver' | 'owner_login' | 'owner_email' | 'owner_givenname' | 'owner_surname' | 'owner_phone' | 'owner_mobile'>;
+
+function userOfRow(row: OwnerColumns): User {
   return toUser({
     id: row.owner_row_id, resolver: row.owner_resolver, login: row.owner_login, email: row.owner_email, givenname: row.owner_givenname,
     surname: row.owner_surname, phone: row.owner_phone, mobile: row.owner_mobile,
@@ -122,7 +125,7 @@ export function createUserRepository(db: Kysely<Database>, dialect: DialectName,
       const { rows } = await userWithTokens(db, resolver, login);
       const first = rows[0];
       if (!first) return undefined;
-      const user = userOfRow(first as LoginReadsRow);
+      const user = userOfRow(first);
       // A user without tokens comes back as one row whose token columns are all null.
       const tokens = first.id === null ? [] : rows.map((row) => toToken(row as TokenRow));
       return { user, tokens };
