@@ -42,3 +42,26 @@ describe('Metrics: event-loop stalls', () => {
     }
   });
 });
+
+describe('Metrics: counters', () => {
+  it('counts per label set, in the exposition format, label values escaped', async () => {
+    const metrics = new Metrics();
+    try {
+      const outcomes = metrics.counter('t_outcomes_total', 'test counter');
+      const queued = metrics.counter('t_queued_total', 'unlabelled');
+      outcomes({ result: 'accept', reason: 'challenge' });
+      outcomes({ result: 'accept', reason: 'challenge' });
+      outcomes({ result: 'reject', reason: 'wrong_pin' }, 3);
+      outcomes({ result: 'odd', reason: 'a "quoted" \\ back\nslash' });
+      queued({}, 2);
+      const lines = (await metrics.render()).split('\n');
+      assert.ok(lines.includes('t_outcomes_total{result="accept",reason="challenge"} 2'), lines.join('\n'));
+      assert.ok(lines.includes('t_outcomes_total{result="reject",reason="wrong_pin"} 3'));
+      assert.ok(lines.includes('t_outcomes_total{result="odd",reason="a \\"quoted\\" \\\\ back\\nslash"} 1'));
+      assert.ok(lines.includes('t_queued_total 2'));
+      assert.equal(lines.filter((line) => line.startsWith('t_outcomes_total{')).length, 3);
+    } finally {
+      metrics.close();
+    }
+  });
+});

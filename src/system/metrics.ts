@@ -12,10 +12,17 @@ export function lateness(intervalNanoseconds: number): number {
   return Math.max(0, intervalNanoseconds / 1e6 - LOOP_TIMER_MILLISECONDS) / 1000;
 }
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+function escapeLabelValue(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
+}
+
+/** `{key="value",...}`, or '' without labels. Runs for every counted event, so no arrays on the way. */
 function labelText(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return '';
-  return `{${entries.map(([key, value]) => `${key}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
+  let text = '';
+  for (const key in labels) text += `${text === '' ? '{' : ','}${key}="${escapeLabelValue(labels[key]!)}"`;
+  return text === '' ? '' : `${text}}`;
 }
 
 interface Counter {
