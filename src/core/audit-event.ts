@@ -16,10 +16,10 @@ export type AuditRequest = Pick<AuditEvent, 'action' | 'username' | 'realm' | 'c
 
 /** The audit line of a successful authentication: via a challenge's code, or PIN+OTP in one pass. */
 export function acceptedAudit(request: AuditRequest, serial: string, via: 'challenge' | 'pin_and_otp', at: number): AuditEvent {
-  return { ...request, at, isSuccess: true, serial: serial || null, info: `accepted_${via}` };
+  return { action: request.action, username: request.username, realm: request.realm, clientIp: request.clientIp, at, isSuccess: true, serial: serial || null, info: `accepted_${via}` };
 }
 
 /** The audit line of a PIN that triggered challenges: not a success, the tokens mailed, by serial. */
 export function triggeredAudit(request: AuditRequest, serials: readonly string[], at: number): AuditEvent {
-  return { ...request, at, isSuccess: false, serial: serials.join(',') || null, info: 'challenge_triggered' };
+  return { action: request.action, username: request.username, realm: request.realm, clientIp: request.clientIp, at, isSuccess: false, serial: serials.join(',') || null, info: 'challenge_triggered' };
 }
