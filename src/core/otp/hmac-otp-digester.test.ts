@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createHmacOtpDigester } from './hmac-otp-digester.js';
 
 describe('createHmacOtpDigester', () => {
   const key = new Uint8Array(32).fill(1);
+
+  it('is HMAC-SHA256 over the challenge id, a zero byte and the OTP, in base64url: digests stored by earlier versions still verify', () => {
+    const expected = createHmac('sha256', Buffer.from(key)).update(Buffer.concat([Buffer.from('challenge-a'), Buffer.from([0]), Buffer.from('123456')])).digest('base64url');
+    assert.equal(createHmacOtpDigester(key).digest('challenge-a', '123456'), expected);
+  });
 
   it('gives the same digest for the same challenge id and OTP', () => {
     const digester = createHmacOtpDigester(key);
