@@ -43,13 +43,26 @@ function rowBuilder(columnNames: readonly string[]): (values: unknown[]) => Reco
  */
 function withObjectRows(statement: SQLite.Statement): SqliteStatement {
   statement.raw(true);
-  const build = rowBuilder(statement.columns().map((column) => column.name));
+  let width = 0;
+  let build = (values: unknown[]): Record<string, unknown> => ({ values });
+  const describe = (): void => {
+    const names = statement.columns().map((column) => column.name);
+    width = names.length;
+    build = rowBuilder(names);
+  };
+  describe();
+  // SQLite prepares a statement again when the schema changes (a migration run by another node adds or
+  // drops a column under `select *`), and its raw rows change width: describe the columns again.
+  const rowOf = (values: unknown[]): Record<string, unknown> => {
+    if (values.length !== width) describe();
+    return build(values);
+  };
   return {
     reader: true,
-    all: (parameters) => (statement.all(parameters) as unknown[][]).map(build),
+    all: (parameters) => (statement.all(parameters) as unknown[][]).map(rowOf),
     run: (parameters) => statement.run(parameters),
     *iterate(parameters) {
-      for (const values of statement.iterate(parameters) as IterableIterator<unknown[]>) yield build(values);
+      for (const values of statement.iterate(parameters) as IterableIterator<unknown[]>) yield rowOf(values);
     },
   };
 }

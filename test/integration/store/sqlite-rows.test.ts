@@ -61,6 +61,23 @@ describe('sqlite: rows built from raw rows', () => {
     assert.deepEqual(streamed, plain.prepare('select * from sample order by id').all());
   });
 
+  it('follows a change of the columns under a cached statement, as when another node migrates the schema', async () => {
+    await open.db.executeQuery(CompiledQuery.raw('create table shifting (id integer primary key, a text, b text)'));
+    await open.db.executeQuery(CompiledQuery.raw("insert into shifting values (1, 'a', 'b')"));
+    const sql = 'select * from shifting where id = ?';
+    assert.deepEqual(await rowsOf(sql, [1]), [{ id: 1, a: 'a', b: 'b' }]);
+    const other = new SQLite(file.file!);
+    try {
+      other.exec("alter table shifting add column c text default 'c'");
+      assert.deepEqual(await rowsOf(sql, [1]), [{ id: 1, a: 'a', b: 'b', c: 'c' }]);
+      other.exec('alter table shifting drop column a');
+    } finally {
+      other.close();
+    }
+    assert.deepEqual(await rowsOf(sql, [1]), [{ id: 1, b: 'b', c: 'c' }]);
+    assert.deepEqual(await rowsOf(sql, [1]), plain.prepare(sql).all(1));
+  });
+
   it('keeps writes without rows as they were: changes and the inserted row id', async () => {
     const result = await open.db.executeQuery(CompiledQuery.raw("update sample set note = 'n' where score > ?", [0]));
     assert.equal(result.numAffectedRows, 2n);
