@@ -43,19 +43,16 @@ function rowBuilder(columnNames: readonly string[]): (values: unknown[]) => Reco
  */
 function withObjectRows(statement: SQLite.Statement): SqliteStatement {
   statement.raw(true);
-  let width = 0;
-  let build = (values: unknown[]): Record<string, unknown> => ({ values });
-  const describe = (): void => {
+  const describe = (): { width: number; build: (values: unknown[]) => Record<string, unknown> } => {
     const names = statement.columns().map((column) => column.name);
-    width = names.length;
-    build = rowBuilder(names);
+    return { width: names.length, build: rowBuilder(names) };
   };
-  describe();
+  let columns = describe();
   // SQLite prepares a statement again when the schema changes (a migration run by another node adds or
   // drops a column under `select *`), and its raw rows change width: describe the columns again.
   const rowOf = (values: unknown[]): Record<string, unknown> => {
-    if (values.length !== width) describe();
-    return build(values);
+    if (values.length !== columns.width) columns = describe();
+    return columns.build(values);
   };
   return {
     reader: true,
