@@ -117,7 +117,8 @@ export function openSqlite(path: string): OpenDatabase {
 }
 
 export interface PostgresOptions {
-  maxConnections?: number;
+  /** The pool's size: MAILOTP_DATABASE_POOL_SIZE, whose default and reasons live in load-config.ts. */
+  maxConnections: number;
   /**
    * Run statements as named prepared statements (the default). Off for a pooler that cannot keep them,
    * such as PgBouncer before 1.21 in transaction mode.
@@ -125,7 +126,7 @@ export interface PostgresOptions {
   preparedStatements?: boolean;
 }
 
-export function openPostgres(connectionString: string, { maxConnections = 10, preparedStatements = true }: PostgresOptions = {}): OpenDatabase {
+export function openPostgres(connectionString: string, { maxConnections, preparedStatements = true }: PostgresOptions): OpenDatabase {
   const pool = new pg.Pool({ connectionString, max: maxConnections, types: pgTypes() });
   // An idle client's connection can die (failover, restart, admin kill). Without a listener that error
   // would crash the process; the pool drops the client and the next query opens a new connection.
@@ -135,7 +136,7 @@ export function openPostgres(connectionString: string, { maxConnections = 10, pr
 }
 
 /** `sqlite:./path.db`, `sqlite::memory:` or `postgres://...` / `postgresql://...`. */
-export function openDatabase(url: string, postgres: PostgresOptions = {}): OpenDatabase {
+export function openDatabase(url: string, postgres: PostgresOptions): OpenDatabase {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, postgres);
   throw new OtpError('CONFIG_INVALID', { detail: 'database url must start with sqlite: or postgres://' });
