@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CompiledQuery, SqliteDialect, type DatabaseConnection, type Driver, type QueryResult, type SqliteDialectConfig } from 'kysely';
-import { createTurnBudget } from './next-turn.js';
+import { SqliteDialect, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
+import { SqliteScheduler, type Lease, type TransactionControl } from './sqlite-scheduler.js';
 
 /**
  * The most statement work one check phase of the event loop runs before the rest waits for the next turn
- * (createTurnBudget): well under the 20 ms an event-loop stall may last, with room for the poll phase's
+ * (SqliteScheduler): well under the 20 ms an event-loop stall may last, with room for the poll phase's
  * new requests and a garbage collection in the same turn.
  */
 const TURN_BUDGET_MILLISECONDS = 4;
@@ -58,23 +58,22 @@ function waitingForLocks(connection: DatabaseConnection, isInTransaction: () => 
 }
 
 export interface MailotpSqliteDialectConfig extends SqliteDialectConfig {
+  database: SqliteDatabase;
   /** better-sqlite3's Database.inTransaction of the same connection. */
   isInTransaction(): boolean;
   /** How long a statement waits for another connection's write lock before it fails. */
   lockWaitMilliseconds?: number;
+  /** Statement work a turn of the event loop runs before the rest waits for the next (SqliteScheduler). */
+  turnBudgetMilliseconds?: number;
 }
 
 /**
  * Kysely's SQLite dialect, changed in three ways for a server that shares its one connection among all
  * requests on the event loop:
  *
- * - Turns: better-sqlite3 runs each statement synchronously, so a request's whole chain of statements used
- *   to run in the turn of the event loop that started it: under saturation one turn served every ready
- *   request to the end (64 transaction_id answers at c=64, 60 ms on a slow machine) while timers, new
- *   connections and health checks waited. Taking the connection in the next turn (setImmediate) lets each
- *   turn run one statement or transaction per request, and no more of them than TURN_BUDGET_MILLISECONDS
- *   of work: at 64 concurrent answers one step of every request still made turns of 13-24 ms. The
- *   connection is still taken and released as before, so statements never interleave inside a transaction.
+ * - Turns and group commit: callers get the connection in turns of the event loop, at most
+ *   TURN_BUDGET_MILLISECONDS of statements a turn, and the transactions of one turn commit together
+ *   (SqliteScheduler). Statements never interleave inside a transaction.
  * - Locks: a statement that finds another connection's write lock waits on a timer, not in SQLite's busy
  *   handler on the event loop (`waitingForLocks`).
  * - Transactions begin IMMEDIATE: each takes the write lock before its first read, so none can fail
@@ -83,30 +82,39 @@ export interface MailotpSqliteDialectConfig extends SqliteDialectConfig {
  *   This costs nothing in parallelism: the one connection runs one transaction at a time anyway.
  */
 export class MailotpSqliteDialect extends SqliteDialect {
+  readonly #database: SqliteDatabase;
   readonly #isInTransaction: () => boolean;
   readonly #lockWaitMilliseconds: number;
+  readonly #turnBudgetMilliseconds: number;
 
-  constructor({ isInTransaction, lockWaitMilliseconds = 5000, ...config }: MailotpSqliteDialectConfig) {
+  constructor({ isInTransaction, lockWaitMilliseconds = 5000, turnBudgetMilliseconds = TURN_BUDGET_MILLISECONDS, ...config }: MailotpSqliteDialectConfig) {
     super(config);
+    this.#database = config.database;
     this.#isInTransaction = isInTransaction;
     this.#lockWaitMilliseconds = lockWaitMilliseconds;
+    this.#turnBudgetMilliseconds = turnBudgetMilliseconds;
   }
 
   override createDriver(): Driver {
     const driver = super.createDriver();
+    const init = driver.init.bind(driver);
     const acquireConnection = driver.acquireConnection.bind(driver);
-    const wrapped = new WeakMap<DatabaseConnection, DatabaseConnection>();
-    const nextTurn = createTurnBudget(TURN_BUDGET_MILLISECONDS);
-    driver.acquireConnection = async () => {
-      await nextTurn();
+    const control: TransactionControl = {
+      inTransaction: this.#isInTransaction,
+      run: (sql) => void this.#database.prepare(sql).run([]),
+    };
+    let scheduler: SqliteScheduler | undefined;
+    driver.init = async () => {
+      await init();
+      // The one connection, taken from Kysely's mutex once and for all: the scheduler hands it out from now on.
       const connection = await acquireConnection();
-      let waiting = wrapped.get(connection);
-      if (!waiting) wrapped.set(connection, (waiting = waitingForLocks(connection, this.#isInTransaction, this.#lockWaitMilliseconds)));
-      return waiting;
+      scheduler = new SqliteScheduler(waitingForLocks(connection, this.#isInTransaction, this.#lockWaitMilliseconds), control, this.#turnBudgetMilliseconds);
     };
-    driver.beginTransaction = async (connection) => {
-      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-    };
+    driver.acquireConnection = () => scheduler!.acquire();
+    driver.beginTransaction = (lease) => scheduler!.begin(lease as Lease);
+    driver.commitTransaction = (lease) => scheduler!.commit(lease as Lease);
+    driver.rollbackTransaction = (lease) => scheduler!.rollback(lease as Lease);
+    driver.releaseConnection = async (lease) => scheduler!.release(lease as Lease);
     return driver;
   }
 }
