@@ -76,6 +76,17 @@ describe('SQLite group commit: the transactions of one turn commit together', ()
     assert.equal(connection.inTransaction, false);
   });
 
+  it('commits at most eight transactions together, so their callers go on within the turn', async () => {
+    const insideEach: number[] = [];
+    await Promise.all(Array.from({ length: 12 }, (_, index) =>
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('t').values({ id: index + 1 }).execute();
+        insideEach.push((await sight(trx)).committedRows);
+      })));
+    assert.deepEqual(insideEach, [0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8]);
+    assert.equal(committedRows(), 12);
+  });
+
   it('rolls back only the failing transaction\'s writes, the first of the turn or a later one, and commits the rest', async () => {
     const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, index) =>
       db.transaction().execute(async (trx) => {
