@@ -3,7 +3,7 @@ import { isChallengeOpen, type Challenge } from '../challenges/challenge.js';
 import { reuseChallenges, triggerChallenges } from '../challenges/trigger-challenges.js';
 import { clientFailureKey } from '../limits/send-limits.js';
 import { readSystemSettings, type SystemSettings } from '../settings/system-settings.js';
-import { constantTimeEqual } from '../crypto/constant-time-equal.js';
+import { constantTimeEqual, constantTimeEqualDigests } from '../crypto/constant-time-equal.js';
 import type { CoreDeps } from '../deps.js';
 import { hasUnitAt } from '../limits/bucket.js';
 import type { LoginReads } from '../ports.js';
@@ -48,7 +48,7 @@ function acceptanceAudit(request: ValidateRequest, token: Token, via: 'challenge
 }
 
 function matchesOtp(deps: CoreDeps, challenge: Challenge, otp: string): boolean {
-  return constantTimeEqual(deps.otpDigester.digest(challenge.id, otp), challenge.otpHash);
+  return constantTimeEqualDigests(deps.otpDigester.digest(challenge.id, otp), challenge.otpHash);
 }
 
 /** Step two by transaction id: `pass` is the mailed code alone (SPEC A.5 flows 3-5). */
