@@ -61,3 +61,65 @@ describe('SQLite scheduler: turns', () => {
     assert.equal(most, 1);
   });
 });
+
+/**
+ * SQLite failing where a real file will not on demand (a ROLLBACK that fails): a connection and its
+ * transaction statements as a script of what SQLite would do, recording what the scheduler ran.
+ */
+function scriptedSqlite(failing: Set<string>) {
+  const ran: string[] = [];
+  let isInTransaction = false;
+  const connection = {
+    executeQuery: async (query: { sql: string }) => {
+      ran.push(query.sql);
+      if (isInTransaction) throw new Error('cannot start a transaction within a transaction');
+      isInTransaction = true;
+      return { rows: [] };
+    },
+  } as unknown as DatabaseConnection;
+  const control = {
+    inTransaction: () => isInTransaction,
+    run(sql: string) {
+      ran.push(sql);
+      if (failing.delete(sql)) throw Object.assign(new Error(`${sql} failed`), { code: 'SQLITE_IOERR' });
+      if (sql === 'commit' || sql === 'rollback') isInTransaction = false;
+    },
+  };
+  return { ran, scheduler: new SqliteScheduler(connection, control, 1000) };
+}
+
+/** One transaction through the scheduler as Kysely drives it: begin, commit (rollback if that fails), release. */
+async function transaction(scheduler: SqliteScheduler): Promise<void> {
+  const lease = (await scheduler.acquire()) as Lease;
+  try {
+    await scheduler.begin(lease);
+    try {
+      await scheduler.commit(lease);
+    } catch (error) {
+      await scheduler.rollback(lease);
+      throw error;
+    }
+  } finally {
+    scheduler.release(lease);
+  }
+}
+
+describe('SQLite scheduler: failures', () => {
+  it('fails the whole group when its COMMIT fails, and after a failed ROLLBACK rolls back before the next BEGIN', async () => {
+    const { ran, scheduler } = scriptedSqlite(new Set(['commit', 'rollback']));
+    const outcomes = await Promise.allSettled([transaction(scheduler), transaction(scheduler)]);
+    assert.deepEqual(outcomes.map((outcome) => outcome.status), ['rejected', 'rejected']);
+    assert.deepEqual(ran, ['begin immediate', 'savepoint mailotp_group', 'release mailotp_group', 'commit', 'rollback']);
+    ran.length = 0;
+    await transaction(scheduler);
+    assert.deepEqual(ran, ['rollback', 'begin immediate', 'commit']);
+  });
+
+  it('keeps none of a transaction whose rollback to its savepoint failed, nor of its group', async () => {
+    const { ran, scheduler } = scriptedSqlite(new Set(['release mailotp_group', 'rollback to mailotp_group']));
+    const outcomes = await Promise.allSettled([transaction(scheduler), transaction(scheduler)]);
+    // The second's RELEASE fails, then its ROLLBACK TO: the group, the first's work included, is rolled back.
+    assert.deepEqual(outcomes.map((outcome) => outcome.status), ['rejected', 'rejected']);
+    assert.deepEqual(ran, ['begin immediate', 'savepoint mailotp_group', 'release mailotp_group', 'rollback to mailotp_group', 'rollback']);
+  });
+});

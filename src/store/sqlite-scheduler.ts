@@ -147,6 +147,8 @@ export class SqliteScheduler {
 
   async begin(lease: Lease): Promise<void> {
     if (this.#group && !this.#control.inTransaction()) this.#failGroup(groupLost());
+    // No group, yet a transaction is open: a failed ROLLBACK left it. No one's work in it is pending.
+    if (!this.#group && this.#control.inTransaction()) this.#control.run('rollback');
     if (this.#group) {
       this.#control.run('savepoint mailotp_group');
       lease.isSavepoint = true;
@@ -180,13 +182,21 @@ export class SqliteScheduler {
     lease.inTransaction = false;
     if (!this.#control.inTransaction()) {
       this.#failGroup(groupLost());
-    } else if (lease.isSavepoint) {
-      this.#control.run('rollback to mailotp_group');
-      this.#control.run('release mailotp_group');
-    } else {
-      // The group's first transaction: nothing has committed into the group yet.
-      this.#group = undefined;
-      this.#control.run('rollback');
+      return;
+    }
+    try {
+      if (lease.isSavepoint) {
+        this.#control.run('rollback to mailotp_group');
+        this.#control.run('release mailotp_group');
+      } else {
+        // The group's first transaction: nothing has committed into the group yet.
+        this.#group = undefined;
+        this.#control.run('rollback');
+      }
+    } catch (error) {
+      // What is left of this transaction cannot be told apart from the group's: none of it is kept.
+      this.#failGroup(error);
+      throw error;
     }
   }
 
@@ -227,12 +237,14 @@ export class SqliteScheduler {
     this.#rollbackAll(members, error);
   }
 
+  /** Never throws: it runs at the end of a turn, where nothing could catch it. */
   #rollbackAll(members: readonly Member[], error: unknown): void {
     try {
       if (this.#control.inTransaction()) this.#control.run('rollback');
-    } finally {
-      for (const member of members) member.reject(error);
+    } catch {
+      // The transaction stays open; the next begin rolls it back before it starts its own.
     }
+    for (const member of members) member.reject(error);
   }
 }
 
