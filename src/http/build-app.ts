@@ -53,11 +53,12 @@ export async function buildApp(deps: AppDeps, options: AppOptions): Promise<Fast
     attachFieldsToBody: 'keyValues',
     limits: { fieldSize: options.bodyLimitBytes, fields: 64, files: 0, parts: 64, fileSize: 0 },
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
-    // Answers about authentication must never be cached by a proxy.
+  // Answers about authentication must never be cached by a proxy. A callback hook, not an async one:
+  // this runs for every response, and an async hook costs a promise and its turns each time.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
-    return payload;
+    done(null, payload);
   });
   await app.register(async (scope) => healthRoutes(scope, deps));
   await app.register(async (scope) => authRoutes(scope, deps));

@@ -11,6 +11,8 @@ const PIN = 'pin-Zq81xw';
 function assertCleanError(response: LightMyRequestResponse, httpStatus: number, piCode: number, errorCode: string): void {
   assert.equal(response.statusCode, httpStatus, response.body);
   assert.match(response.headers['content-type'] as string, /^application\/json/);
+  assert.equal(response.headers['cache-control'], 'no-store');
+  assert.equal(response.headers['x-content-type-options'], 'nosniff');
   const body = response.json();
   assert.equal(body.jsonrpc, '2.0');
   assert.equal(body.result.status, false);

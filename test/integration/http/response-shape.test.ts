@@ -101,6 +101,18 @@ for (const database of DATABASES) {
       assertSameShape(await check({ user: 'alice', pass: '0000' }), reference('reject-wrong-pin'), '', new Set());
     });
 
+    it('marks every /validate/check answer as not to be cached or sniffed, a challenge and an acceptance alike', async () => {
+      const send = (params: Record<string, string>) => t.call('/validate/check', { params, token: false });
+      const first = await send({ user: 'alice', pass: '1234' });
+      const otp = otpFromMail(await t.sink!.nextMail('alice@example.test'));
+      const second = await send({ user: 'alice', transaction_id: first.json().detail.transaction_id, pass: otp });
+      assert.equal(second.json().result.authentication, 'ACCEPT');
+      for (const response of [first, second]) {
+        assert.equal(response.headers['cache-control'], 'no-store');
+        assert.equal(response.headers['x-content-type-options'], 'nosniff');
+      }
+    });
+
     it('transaction_id + wrong OTP: REJECT', async () => {
       const { body, otp } = await challenge();
       const wrong = otp === '000000' ? '111111' : '000000';
