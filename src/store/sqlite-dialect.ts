@@ -26,7 +26,7 @@ function isBusy(error: unknown): boolean {
  * that is safe to repeat, and it is repeated from a timer until the lock is free or
  * `lockWaitMilliseconds` pass (then the SQLITE_BUSY error stands, as busy_timeout's would have).
  * Inside one it cannot happen: every transaction begins IMMEDIATE, holding the write lock from its
- * first statement (see `beginTransaction` below), and `begin immediate` itself runs outside one.
+ * first statement (SqliteScheduler.begin), and `begin immediate` itself runs outside one.
  *
  * better-sqlite3 runs a statement synchronously, so Kysely's SqliteConnection throws SQLITE_BUSY from
  * the call itself: caught here without an extra promise on the path of every statement that succeeds.

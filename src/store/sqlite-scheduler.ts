@@ -71,8 +71,9 @@ function groupLost(): Error {
  * transactions of one turn share (the audit table's last page and its index) were written once per
  * transaction. So the first transaction of a turn begins IMMEDIATE; the ones after it in the same turn
  * run inside it, each in a savepoint, and a transaction that fails rolls back to its savepoint, undoing
- * only its own writes. One COMMIT ends the group at the end of the turn (or before a statement outside
- * any transaction, so that a statement never joins a group and sees only committed data), and only
+ * only its own writes. One COMMIT ends the group at the end of the turn, after MAX_GROUP_SIZE
+ * transactions, or before a statement outside any transaction (so that a statement never joins a group
+ * and sees only committed data), and only
  * then does each of its transactions' commit settle: no caller hears "committed" before it is. If that
  * COMMIT fails, or SQLite ends the transaction on its own, every transaction of the group fails and
  * none of their writes is kept, as if each had failed its own COMMIT. A deferred constraint would fail
@@ -203,7 +204,7 @@ export class SqliteScheduler {
   release(lease: Lease): void {
     if (lease.isReleased) return;
     lease.isReleased = true;
-    // Released inside its transaction (its rollback failed): undo what is left of it before anyone else runs.
+    // Released inside its transaction, without a commit or rollback: undo what is left of it before anyone else runs.
     if (lease.inTransaction) {
       lease.inTransaction = false;
       this.#failGroup(groupLost());
