@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { acceptedAudit, triggeredAudit, type AuditEvent, type AuditRequest } from '../../core/audit-event.js';
+import { acceptedAudit, auditLine, triggeredAudit, type AuditEvent, type AuditRequest } from '../../core/audit-event.js';
 import type { TriggerResult } from '../../core/challenges/trigger-challenges.js';
 import { OtpError } from '../../core/errors.js';
 import { parseUserReference, resolveUser, resolveUserForLogin, resolveUserWithTokens, type UserReference } from '../../core/users/resolve-user.js';
@@ -134,7 +134,7 @@ function auditOf(request: FastifyRequest, action: string, subject: Subject, outc
   if (outcome.kind === 'accept') return acceptedAudit(asked, outcome.token.serial, outcome.via, now);
   if (outcome.kind === 'challenge') return triggeredAudit(asked, outcome.trigger.challenges.map((challenge) => challenge.serial), now);
   const serial = outcome.token?.serial ?? subject.tokens[0]?.serial ?? null;
-  return { ...asked, at: now, isSuccess: false, serial: serial || null, info: outcome.reason };
+  return auditLine(asked, now, false, serial || null, outcome.reason);
 }
 
 function observe(deps: AppDeps, outcome: ValidateOutcome): void {
