@@ -1,5 +1,6 @@
 import { cpus, loadavg, totalmem, type as osType, release } from 'node:os';
 import type { Limits } from './limits.js';
+import { pauseSummaryText, type PauseSummary } from './pause-canary.js';
 import { readPageReporting, reportedMiBBetween, type PageReporting } from './page-reporting.js';
 import type { ProtocolFloorLevel } from './protocol-floor.js';
 import type { DatabaseRun, LevelResult } from './scenarios.js';
@@ -17,6 +18,8 @@ export interface Machine {
   loadAverageAfter: number;
   /** Free page reporting to the host, as at the end of the run, and the MiB reported during it. */
   pageReporting: PageReporting & { reportedMiBDuringRun?: number };
+  /** What the pause canary saw over the whole run (absent when none ran). */
+  pauseCanary?: PauseSummary;
 }
 
 export interface Target {
@@ -38,7 +41,7 @@ export interface BenchReport {
 }
 
 /** `reportingBefore`: readPageReporting() as the run started. */
-export function describeMachine(loadAverageBefore: number, reportingBefore: PageReporting): Machine {
+export function describeMachine(loadAverageBefore: number, reportingBefore: PageReporting, pauseCanary?: PauseSummary): Machine {
   const cpu = cpus();
   const reporting = readPageReporting();
   return {
@@ -50,6 +53,7 @@ export function describeMachine(loadAverageBefore: number, reportingBefore: Page
     loadAverageBefore,
     loadAverageAfter: Math.round(loadavg()[0]! * 100) / 100,
     pageReporting: { ...reporting, reportedMiBDuringRun: reportedMiBBetween(reportingBefore, reporting) },
+    ...(pauseCanary ? { pauseCanary } : {}),
   };
 }
 
@@ -100,14 +104,21 @@ export function judgeTargets(runs: DatabaseRun[], protocolFloor: ProtocolFloorLe
       });
     }
     const stalls = Object.values(run.metricsAfter).map((metrics) => metrics.eventLoopMaxStallMs).filter((value): value is number => value !== undefined);
+    // Judged on the server's own part where a realtime canary watched for pauses of the whole VM.
+    const ownStall = (result: LevelResult): number => result.eventLoopOwnStallMs ?? result.eventLoopMaxStallMs!;
     const levelStalls = run.results.filter((result) => result.eventLoopMaxStallMs !== undefined);
-    const worst = levelStalls.reduce<LevelResult | undefined>((top, result) => (!top || result.eventLoopMaxStallMs! > top.eventLoopMaxStallMs! ? result : top), undefined);
+    const worst = levelStalls.reduce<LevelResult | undefined>((top, result) => (!top || ownStall(result) > ownStall(top) ? result : top), undefined);
+    const worstMeasured = levelStalls.reduce<LevelResult | undefined>((top, result) => (!top || result.eventLoopMaxStallMs! > top.eventLoopMaxStallMs! ? result : top), undefined);
     const wholeRun = stalls.length > 0 ? `; whole run incl. seeding and bulk prefill: ${Math.max(...stalls)} ms` : '';
+    const where = (result: LevelResult): string => `${SCENARIO_LABELS[result.scenario]}, ${result.concurrency === 0 ? `open loop, ${levelLabel(result)}` : `c=${result.concurrency}`}`;
+    const excused = worst?.eventLoopOwnStallMs !== undefined && worstMeasured && worstMeasured.eventLoopMaxStallMs! > ownStall(worst)
+      ? `; as measured ${worstMeasured.eventLoopMaxStallMs} ms (${where(worstMeasured)}), in a level where the whole VM was paused for up to ${worstMeasured.machinePauseMs} ms`
+      : '';
     targets.push({
       name: `longest event-loop stall under the measured loads, ${run.database}`,
       goal: '<= 20 ms',
-      measured: worst ? `${worst.eventLoopMaxStallMs} ms (${SCENARIO_LABELS[worst.scenario]}, ${worst.concurrency === 0 ? `open loop, ${levelLabel(worst)}` : `c=${worst.concurrency}`})${wholeRun}` : 'not measured: the server has no /metrics endpoint',
-      isMet: worst ? worst.eventLoopMaxStallMs! <= 20 : undefined,
+      measured: worst ? `${ownStall(worst)} ms${worst.eventLoopOwnStallMs !== undefined ? ' of its own' : ''} (${where(worst)})${excused}${wholeRun}` : 'not measured: the server has no /metrics endpoint',
+      isMet: worst ? ownStall(worst) <= 20 : undefined,
     });
     targets.push({ name: `peak RSS, ${run.database}`, goal: '< 200 MB', measured: `${run.peakRssMiB} MiB (${run.serverProcessCount} process(es))`, isMet: run.peakRssMiB * 1.048576 < 200 });
   }
@@ -138,7 +149,7 @@ export function markdown(report: BenchReport): string {
   lines.push('');
   lines.push(`Run ${report.startedAt} on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
     `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server, the SMTP sink and the load driver share these cores). ` +
-    pageReportingText(machine.pageReporting));
+    pageReportingText(machine.pageReporting) + pauseSummaryText(machine.pauseCanary));
   lines.push(`KDF: Argon2id m=${settings.kdf.memoryKiB} KiB, t=${settings.kdf.iterations}, p=${settings.kdf.parallelism}: one verification takes ${limits.kdf.singleVerifyMs} ms.`);
   lines.push('');
   lines.push('## Limits of this machine');
@@ -165,16 +176,17 @@ export function markdown(report: BenchReport): string {
   lines.push('');
   lines.push('## Results');
   lines.push('');
-  lines.push('Throughput counts only checked answers (CHALLENGE / ACCEPT / REJECT as expected). Latency in ms; "mail" is request sent -> SMTP sink accepted the mail; "loop stall" is the server\'s longest event-loop delay during the level. ' +
+  lines.push('Throughput counts only checked answers (CHALLENGE / ACCEPT / REJECT as expected). Latency in ms; "mail" is request sent -> SMTP sink accepted the mail; "loop stall" is the server\'s longest event-loop delay during the level, ' +
+    '"own" what of it remains once the pauses of the whole VM a realtime canary saw at the same moments are taken out (bench/pause-canary.ts). ' +
     'The bound is the smallest of: KDF/s ÷ KDF runs per op, bare-route req/s ÷ HTTP requests per op, bare single-row writes/s ÷ writes per op (estimated). ' +
     'The KDF/s of a KDF-bound level is the better of the ceilings measured just before and just after that level, as this machine\'s speed moves within a run.');
   lines.push('');
-  lines.push('| scenario | db | conc. | ops/s | p50 | p99 | max | mail p50 | mail p99 | loop stall | bound | of bound | errors |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+  lines.push('| scenario | db | conc. | ops/s | p50 | p99 | max | mail p50 | mail p99 | loop stall | own | bound | of bound | errors |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
   for (const run of report.runs) {
     for (const result of run.results) {
       lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${result.perSecond} ${COSTS[result.scenario].unit}/s | ${ms(result.latency?.p50Ms)} | ${ms(result.latency?.p99Ms)} | ${ms(result.latency?.maxMs)} | ` +
-        `${ms(result.mail?.p50Ms)} | ${ms(result.mail?.p99Ms)} | ${ms(result.eventLoopMaxStallMs)} | ${result.bound.name} ${result.bound.perSecond}/s | ${Math.round(result.fractionOfBound * 100)}% | ${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''} |`);
+        `${ms(result.mail?.p50Ms)} | ${ms(result.mail?.p99Ms)} | ${ms(result.eventLoopMaxStallMs)} | ${ms(result.eventLoopOwnStallMs)} | ${result.bound.name} ${result.bound.perSecond}/s | ${Math.round(result.fractionOfBound * 100)}% | ${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''} |`);
     }
   }
   lines.push('');

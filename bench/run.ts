@@ -4,6 +4,7 @@ import { KdfCeiling, measureLimits, type Limits } from './limits.js';
 import { Mailbox } from './mailbox.js';
 import { describeMachine, judgeTargets, markdown, svgChart, type BenchReport } from './report.js';
 import { readPageReporting } from './page-reporting.js';
+import { PauseCanary } from './pause-canary.js';
 import { measureProtocolFloor } from './protocol-floor.js';
 import { benchDatabase, boundFor, kdfCeilingFor, type DatabaseRun } from './scenarios.js';
 import { round } from './latency.js';
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
   if (loadAverageBefore > settings.cores / 2) log(`! load average ${loadAverageBefore} on ${settings.cores} cores: other work is running, figures will be low`);
   log(`mailotp benchmark (${settings.isQuick ? 'quick' : 'full'}): levels ${settings.levels.join(', ')}, ${settings.levelDurationMs} ms each, ${settings.userCount} users, databases ${settings.databases.join(', ')}`);
   log('limits:');
+  const canary = await PauseCanary.start();
+  if (!canary.isRealtime) log('  (the pause canary has no realtime priority here: stalls are judged as measured)');
   const { ceiling: kdfCeiling, first: firstKdf } = await KdfCeiling.start(settings);
   const runs: DatabaseRun[] = [];
   let limits: Limits;
@@ -34,7 +37,7 @@ async function main(): Promise<void> {
       limits.protocolFloor = await measureProtocolFloor(settings, mailbox, kdfCeiling, log);
       for (const database of settings.databases) {
         log(`${database}:`);
-        runs.push(await benchDatabase(database, settings, mailbox, limits, log, async () => (await kdfCeiling.measure()).perSecond));
+        runs.push(await benchDatabase(database, settings, mailbox, limits, log, async () => (await kdfCeiling.measure()).perSecond, canary));
       }
     } finally {
       await mailbox.close();
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
     if (kdfAfter.perSecond > limits.kdf.perSecond) limits.kdf = { ...limits.kdf, ...kdfAfter };
   } finally {
     await kdfCeiling.stop();
+    await canary.stop();
   }
   for (const result of runs.flatMap((run) => run.results)) {
     result.bound = boundFor(result.scenario, result.database, result.concurrency || 1, limits, kdfCeilingFor(result, limits));
@@ -57,7 +61,7 @@ async function main(): Promise<void> {
     startedAt,
     finishedAt: new Date().toISOString(),
     isQuick: settings.isQuick,
-    machine: describeMachine(loadAverageBefore, pageReportingBefore),
+    machine: describeMachine(loadAverageBefore, pageReportingBefore, canary.summary()),
     settings,
     limits,
     runs,

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase } from '../test/support/databases.js';
 import { CpuMeter, type LevelCpu } from './cpu-usage.js';
 import { HttpClient } from './http-client.js';
@@ -8,6 +9,7 @@ import { LatencyRecorder, round, wallClockMs, type LatencySummary } from './late
 import { closedLoop, openLoop, type LoopResult, type OpOutcome } from './load.js';
 import type { Limits } from './limits.js';
 import type { Mailbox } from './mailbox.js';
+import { ownStallMs, type PauseCanary, type StallWindow } from './pause-canary.js';
 import { RssSampler } from './process-stats.js';
 import { startBenchServer } from './server-process.js';
 import type { BenchSettings, DatabaseKind } from './settings.js';
@@ -79,8 +81,16 @@ export interface LevelResult {
   kdfCeilingBeside?: { beforePerSecond: number; afterPerSecond: number };
   /** CPU per successful operation by server thread kind, sink and driver; absent when nothing succeeded. */
   cpu?: LevelCpu;
-  /** The server's longest event-loop stall during this level (its /metrics, read before and after). */
+  /** The server's longest event-loop stall during this level (its /metrics, scraped through the level). */
   eventLoopMaxStallMs?: number;
+  /**
+   * The part of it the machine does not explain: each scrape window's stall less the longest pause the
+   * realtime canary had in it (pause-canary.ts). Equal to eventLoopMaxStallMs when the canary is not
+   * realtime; absent without a canary.
+   */
+  eventLoopOwnStallMs?: number;
+  /** The longest pause the canary had during the level: the VM not running at all. */
+  machinePauseMs?: number;
   /** The server's peak resident memory during this level (sampled every 100 ms), MiB. */
   peakRssMiB?: number;
   /** transaction_id levels: the answer rate the pool was sized for, and the pool prefilled for the level. */
@@ -127,6 +137,8 @@ const WRONG_PIN = '1357';
  * users of its own, or two mails to one user could swap codes). The server's outbox bounds the rate.
  */
 const PREFILL_CONCURRENCY = 64;
+/** How often the server's stall gauge is read during a level: each stall is then placed within this much. */
+const STALL_SCRAPE_MS = 250;
 /** A transaction_id pool holds this many times the expected answers of its level. */
 const POOL_MARGIN = 1.3;
 
@@ -212,6 +224,8 @@ export async function benchDatabase(
   log: (line: string) => void,
   /** The KDF ceiling now (KdfCeiling.measure); absent, every level is held against the run's ceiling. */
   kdfCeilingNow?: () => Promise<number>,
+  /** Pauses of the whole VM, set beside the server's stalls; absent, stalls are reported as measured. */
+  canary?: PauseCanary,
 ): Promise<DatabaseRun> {
   const dir = mkdtempSync(join(tmpdir(), 'mailotp-bench-'));
   const db = database === 'sqlite'
@@ -235,20 +249,62 @@ export async function benchDatabase(
   const rss = new RssSampler(server.child.pid!);
   const cpuMeter = new CpuMeter(server.child.pid!, mailbox.pid, settings.cores);
   /**
-   * The server resets mailotp_event_loop_recent_max_stall_seconds at every scrape: one scrape as a level
-   * starts, one as it ends, and the second holds the level's longest stall. Seeding and the bulk triggers
-   * that prepare a level fall outside every window; they still count in the run's overall maximum.
+   * The server resets mailotp_event_loop_recent_max_stall_seconds at every scrape. During a level it is
+   * scraped every STALL_SCRAPE_MS, so each window's longest stall can be set beside what the pause canary
+   * saw at the same moments (ownStallMs): a stall the whole VM had is not the server's. Seeding and the
+   * bulk triggers that prepare a level fall outside every window; they still count in the run's overall
+   * maximum.
    */
+  const scrapeStall = async (): Promise<{ sentAtMs: number; receivedAtMs: number; stallMs: number | undefined }> => {
+    const sentAtMs = wallClockMs();
+    const response = await admin.get('/metrics');
+    const stallMs = typeof response.body === 'string' ? millisecondsOf(gaugeValue(response.body, 'mailotp_event_loop_recent_max_stall_seconds')) : undefined;
+    return { sentAtMs, receivedAtMs: wallClockMs(), stallMs };
+  };
+  let stallWindows: StallWindow[] = [];
+  let stopScraping: AbortController | undefined;
+  let scraping: Promise<void> = Promise.resolve();
+  /** The window from one scrape's request to the next one's answer holds the stalls the second reports. */
+  const scrapeInto = async (fromMs: number): Promise<number> => {
+    const scrape = await scrapeStall();
+    if (scrape.stallMs !== undefined) stallWindows.push({ fromMs, toMs: scrape.receivedAtMs, stallMs: scrape.stallMs });
+    return scrape.sentAtMs;
+  };
   const stallWindow = {
     start: async (): Promise<void> => {
-      await admin.get('/metrics');
+      stallWindows = [];
+      let fromMs = (await scrapeStall()).sentAtMs;
       rss.startWindow();
+      const abort = new AbortController();
+      stopScraping = abort;
+      scraping = (async () => {
+        for (;;) {
+          try {
+            await sleep(STALL_SCRAPE_MS, undefined, { signal: abort.signal });
+          } catch {
+            return; // stopped: read() takes the last scrape
+          }
+          fromMs = await scrapeInto(fromMs);
+        }
+      })();
+      stallWindowFrom = () => fromMs;
     },
-    read: async (): Promise<number | undefined> => {
-      const response = await admin.get('/metrics');
-      return typeof response.body === 'string' ? millisecondsOf(gaugeValue(response.body, 'mailotp_event_loop_recent_max_stall_seconds')) : undefined;
+    read: async (): Promise<Pick<LevelResult, 'eventLoopMaxStallMs' | 'eventLoopOwnStallMs' | 'machinePauseMs'>> => {
+      stopScraping?.abort();
+      await scraping;
+      await scrapeInto(stallWindowFrom());
+      if (stallWindows.length === 0) return {};
+      const stall = Math.max(...stallWindows.map((window) => window.stallMs));
+      if (!canary) return { eventLoopMaxStallMs: stall };
+      const fromMs = stallWindows[0]!.fromMs - stall;
+      const toMs = stallWindows[stallWindows.length - 1]!.toMs;
+      const machinePauseMs = canary.longestPauseMs(fromMs, toMs);
+      // Without realtime priority the canary's pauses include the guest's own scheduling: they excuse nothing.
+      const own = canary.isRealtime ? ownStallMs(stallWindows, canary.pausesBetween(fromMs, toMs)) : stall;
+      return { eventLoopMaxStallMs: stall, eventLoopOwnStallMs: own, machinePauseMs };
     },
   };
+  let stallWindowFrom = (): number => wallClockMs();
   const admin = new HttpClient(server.url, PREFILL_CONCURRENCY);
   let expectedMails = mailbox.received;
   const results: LevelResult[] = [];
@@ -352,7 +408,8 @@ export async function benchDatabase(
       const ceilings = result.kdfCeilingBeside ? ` [KDF ceiling ${result.kdfCeilingBeside.beforePerSecond}/s before, ${result.kdfCeilingBeside.afterPerSecond}/s after]` : '';
       const latency = result.latency ? `p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} max ${result.latency.maxMs} ms` : 'no successes';
       const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main + ${result.cpu.serverOtherThreadsMs} other (KDF pool ${result.cpu.serverKdfPoolMs}), sink ${result.cpu.sinkMs}, driver ${result.cpu.driverMs}${result.cpu.postgresMs ? `, postgres ${result.cpu.postgresMs}` : ''}; cores ${result.cpu.allCoresBusyPercent}% busy (machine ${result.cpu.machineBusyPercent}%), steal ${result.cpu.stealPercent}%` : '';
-      log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}${ceilings}`);
+      const stall = result.eventLoopMaxStallMs === undefined ? '' : `; loop stall ${result.eventLoopMaxStallMs} ms${result.machinePauseMs === undefined ? '' : ` (own ${result.eventLoopOwnStallMs} ms; VM paused up to ${result.machinePauseMs} ms)`}`;
+      log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}${stall}${ceilings}`);
       return result;
     };
 
@@ -385,7 +442,7 @@ export async function benchDatabase(
       const cpuStart = cpuMeter.mark();
       const loop = await closedLoop(concurrency, settings.levelDurationMs, (worker) => flow(client, pick(worker), steps));
       client.close();
-      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read(), steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() }, mail: steps.mail.summary() };
+      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()), steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() }, mail: steps.mail.summary() };
       record('full-flow', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
       peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
     }
@@ -407,7 +464,7 @@ export async function benchDatabase(
         return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
       });
       client.close();
-      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() };
+      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()) };
       record('pin-and-otp', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
     }
     await settle('pin-and-otp');
@@ -440,7 +497,7 @@ export async function benchDatabase(
       const loop = await closedLoop(concurrency, settings.levelDurationMs, answerFrom(pool));
       client.close();
       bestAnswersPerSecond = Math.max(expectedPerSecond, loop.perSecond);
-      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read(), pool: { expectedPerSecond, size: poolSize, prefillSeconds } });
+      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()), pool: { expectedPerSecond, size: poolSize, prefillSeconds } });
     }
     await settle('transaction-answer');
 
@@ -456,7 +513,7 @@ export async function benchDatabase(
         return response.status === 200 && authenticationOf(response) === 'REJECT' ? 'ok' : 'error';
       });
       client.close();
-      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), eventLoopMaxStallMs: await stallWindow.read() };
+      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()) };
       record('wrong-pin', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
     }
     await settle('wrong-pin');
@@ -482,7 +539,7 @@ export async function benchDatabase(
       await Promise.all(mailWaits);
       const cpu = cpuMeter.since(cpuStart, loop.completed);
       client.close();
-      const measured = { targetRatePerSecond: rate, mail: mailLatency.summary(), cpu, eventLoopMaxStallMs: await stallWindow.read() };
+      const measured = { targetRatePerSecond: rate, mail: mailLatency.summary(), cpu, ...(await stallWindow.read()) };
       record('pin-only-half-peak', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
     }
     await settle('pin-only-half-peak');

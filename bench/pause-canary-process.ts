@@ -1,0 +1,24 @@
+import { wallClockMs } from './latency.js';
+
+/**
+ * The pause canary's own process: a timer every PERIOD_MS and nothing else. Run at a realtime priority
+ * (pause-canary.ts), no process of the guest can hold it up, so a late timer means the whole VM (or this
+ * vCPU) was not running: the hypervisor took the core. Each pause of at least REPORT_MS goes to the parent
+ * over IPC as { startMs, endMs, durationMs }: the timer's runs before and after, in wall-clock ms
+ * (wallClockMs, comparable across processes), and the interval less the period.
+ */
+const PERIOD_MS = 5;
+const REPORT_MS = 5;
+
+let last = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const pauseMs = now - last - PERIOD_MS;
+  if (pauseMs >= REPORT_MS) {
+    const endMs = wallClockMs();
+    process.send!({ startMs: endMs - (now - last), endMs, durationMs: pauseMs });
+  }
+  last = now;
+}, PERIOD_MS);
+process.send!({ ready: true });
+process.on('disconnect', () => process.exit(0));
