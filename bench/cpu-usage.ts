@@ -62,7 +62,7 @@ function cpuMsOf(stat: string, withReapedChildren = false): number {
 }
 
 /** cpuMsOf a /proc stat file; 0 once the process or thread has ended. */
-function statCpuMs(path: string, withReapedChildren = false): number {
+export function statCpuMs(path: string, withReapedChildren = false): number {
   try {
     return cpuMsOf(readFileSync(path, 'utf8'), withReapedChildren);
   } catch {

@@ -1,5 +1,6 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { nextMessage, stopChild } from './child-process.js';
+import { statCpuMs } from './cpu-usage.js';
 import { round } from './latency.js';
 
 /**
@@ -87,10 +88,19 @@ export class PauseCanary {
     return this.pausesBetween(fromMs, toMs).reduce((longest, pause) => Math.max(longest, pause.durationMs), 0);
   }
 
-  /** The run as a whole: how often the VM stopped for longer than the stall target allows, and at most how long. */
+  /**
+   * The run as a whole: how often the VM stopped for longer than the stall target allows, at most how
+   * long, and the CPU the canary itself took from the cores it shares with the server (0 once stopped).
+   */
   summary(): PauseSummary {
     const long = this.#pauses.filter((pause) => pause.durationMs > 20);
-    return { isRealtime: this.isRealtime, pausesOver20Ms: long.length, longestMs: this.#pauses.reduce((longest, pause) => Math.max(longest, pause.durationMs), 0) };
+    let cpuMs = 0;
+    try {
+      cpuMs = Math.round(statCpuMs(`/proc/${this.pid}/stat`));
+    } catch {
+      // ended already
+    }
+    return { isRealtime: this.isRealtime, pausesOver20Ms: long.length, longestMs: this.#pauses.reduce((longest, pause) => Math.max(longest, pause.durationMs), 0), cpuMs };
   }
 
   stop(): Promise<void> {
@@ -102,11 +112,12 @@ export interface PauseSummary {
   isRealtime: boolean;
   pausesOver20Ms: number;
   longestMs: number;
+  cpuMs: number;
 }
 
 /** One sentence for the report. */
 export function pauseSummaryText(summary: PauseSummary | undefined): string {
   if (!summary) return '';
   const priority = summary.isRealtime ? 'a canary process at realtime priority (SCHED_FIFO)' : 'a canary process (without realtime priority, so its pauses excuse no stall)';
-  return ` Pauses of the whole VM: ${priority} saw ${summary.pausesOver20Ms} over 20 ms during the run, the longest ${summary.longestMs} ms.`;
+  return ` Pauses of the whole VM: ${priority} saw ${summary.pausesOver20Ms} over 20 ms during the run, the longest ${summary.longestMs} ms (its own CPU: ${summary.cpuMs} ms in all).`;
 }

@@ -4,7 +4,7 @@ import { KdfCeiling, measureLimits, type Limits } from './limits.js';
 import { Mailbox } from './mailbox.js';
 import { describeMachine, judgeTargets, markdown, svgChart, type BenchReport } from './report.js';
 import { readPageReporting } from './page-reporting.js';
-import { PauseCanary } from './pause-canary.js';
+import { PauseCanary, type PauseSummary } from './pause-canary.js';
 import { measureProtocolFloor } from './protocol-floor.js';
 import { benchDatabase, boundFor, kdfCeilingFor, type DatabaseRun } from './scenarios.js';
 import { round } from './latency.js';
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   const { ceiling: kdfCeiling, first: firstKdf } = await KdfCeiling.start(settings);
   const runs: DatabaseRun[] = [];
   let limits: Limits;
+  let canarySummary: PauseSummary | undefined;
   try {
     limits = await measureLimits(settings, firstKdf, log);
     const mailbox = await Mailbox.start();
@@ -51,6 +52,8 @@ async function main(): Promise<void> {
     if (kdfAfter.perSecond > limits.kdf.perSecond) limits.kdf = { ...limits.kdf, ...kdfAfter };
   } finally {
     await kdfCeiling.stop();
+    // Read while it still runs: its CPU comes from /proc.
+    canarySummary = canary.summary();
     await canary.stop();
   }
   for (const result of runs.flatMap((run) => run.results)) {
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
     startedAt,
     finishedAt: new Date().toISOString(),
     isQuick: settings.isQuick,
-    machine: describeMachine(loadAverageBefore, pageReportingBefore, canary.summary()),
+    machine: describeMachine(loadAverageBefore, pageReportingBefore, canarySummary),
     settings,
     limits,
     runs,
