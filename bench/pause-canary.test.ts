@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { schedulingPolicyOf } from './cpu-usage.js';
 import { wallClockMs } from './latency.js';
-import { ownStallMs, PauseCanary, type Pause } from './pause-canary.js';
+import { commonPauses, ownStallMs, PauseCanary, type Pause } from './pause-canary.js';
 
 const SCHED_FIFO = 1;
 const pause = (startMs: number, durationMs: number): Pause => ({ startMs, endMs: startMs + durationMs + 5, durationMs });
@@ -31,26 +31,47 @@ describe('bench pause canary: a stall is the server\'s own less what the whole V
     assert.equal(ownStallMs(windows, [pause(930, 40)]), 0);
   });
 
-  it('sees a real process pause: the canary stopped for 120 ms reports a pause of about that long, when it was', async () => {
-    const canary = await PauseCanary.start();
+  it('counts as the whole VM\'s only what every canary had at once', () => {
+    // Both stopped from about 1010 to 1050; the second canary's pause began earlier.
+    const first = [pause(1005, 45)];
+    const second = [pause(990, 60), pause(2000, 30)];
+    assert.deepEqual(commonPauses([first, second], 5), [{ startMs: 1005, endMs: 1055, durationMs: 45 }]);
+    // A pause of one vCPU alone (the second canary's at 2000) is nobody else's.
+    assert.deepEqual(commonPauses([first, [pause(2000, 30)]], 5), []);
+    // Intervals that barely touch leave less than a period in common: no shared pause.
+    assert.deepEqual(commonPauses([[pause(1000, 20)], [pause(1022, 20)]], 5), []);
+  });
+
+  it('sees real pauses: all canaries stopped for 120 ms is a pause of the whole VM, one of them stopped is not', async () => {
+    const canary = await PauseCanary.start(2);
     try {
-      // Honest about its priority: realtime only if the kernel says so.
-      const policy = schedulingPolicyOf(readFileSync(`/proc/${canary.pid}/stat`, 'utf8'));
-      assert.equal(policy === SCHED_FIFO, canary.isRealtime);
+      // Honest about what it can tell: realtime and pinned only if the kernel says so.
+      const isFifo = canary.pids.map((pid) => schedulingPolicyOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) === SCHED_FIFO);
+      assert.equal(isFifo.every(Boolean), canary.canExcuse);
       await sleep(50);
       const stoppedAt = wallClockMs();
-      process.kill(canary.pid, 'SIGSTOP');
+      for (const pid of canary.pids) process.kill(pid, 'SIGSTOP');
       await sleep(120);
-      process.kill(canary.pid, 'SIGCONT');
+      for (const pid of canary.pids) process.kill(pid, 'SIGCONT');
       const resumedAt = wallClockMs();
       await sleep(100);
       const during = canary.pausesBetween(stoppedAt, resumedAt);
       assert.ok(canary.longestPauseMs(stoppedAt, resumedAt) >= 100, JSON.stringify(during));
-      // It is placed where it was: the timer's runs around it bracket the stop.
-      assert.ok(during.some((seen) => seen.startMs <= stoppedAt + 1 && seen.endMs >= resumedAt - 1), JSON.stringify({ during, stoppedAt, resumedAt }));
+      // It is placed where it was: it began before the stop and ended after the 120 ms (the first canary
+      // resumes a little before resumedAt, read once both were sent SIGCONT).
+      assert.ok(during.some((seen) => seen.startMs <= stoppedAt + 1 && seen.endMs >= stoppedAt + 115), JSON.stringify({ during, stoppedAt, resumedAt }));
+
+      const oneStoppedAt = wallClockMs();
+      process.kill(canary.pids[0]!, 'SIGSTOP');
+      await sleep(120);
+      process.kill(canary.pids[0]!, 'SIGCONT');
+      const oneResumedAt = wallClockMs();
+      await sleep(100);
+      assert.ok(canary.longestPauseMs(oneStoppedAt, oneResumedAt) < 50, JSON.stringify(canary.pausesBetween(oneStoppedAt, oneResumedAt)));
+
       const summary = canary.summary();
-      assert.ok(summary.pausesOver20Ms >= 1 && summary.longestMs >= 100, JSON.stringify(summary));
-      // Its own CPU, read from /proc while it runs (starting Node alone takes tens of ms).
+      assert.ok(summary.pausesOver20Ms >= 1 && summary.longestMs >= 100 && summary.longestOneVcpuMs >= 100, JSON.stringify(summary));
+      // Their own CPU, read from /proc while they run (starting Node alone takes tens of ms).
       assert.ok(summary.cpuMs > 0, JSON.stringify(summary));
     } finally {
       await canary.stop();

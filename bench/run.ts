@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   log(`mailotp benchmark (${settings.isQuick ? 'quick' : 'full'}): levels ${settings.levels.join(', ')}, ${settings.levelDurationMs} ms each, ${settings.userCount} users, databases ${settings.databases.join(', ')}`);
   log('limits:');
   const canary = await PauseCanary.start();
-  if (!canary.isRealtime) log('  (the pause canary has no realtime priority here: stalls are judged as measured)');
+  if (!canary.canExcuse) log('  (the pause canaries could not be pinned at realtime priority here: stalls are judged as measured)');
   const { ceiling: kdfCeiling, first: firstKdf } = await KdfCeiling.start(settings);
   const runs: DatabaseRun[] = [];
   let limits: Limits;

@@ -84,12 +84,12 @@ export interface LevelResult {
   /** The server's longest event-loop stall during this level (its /metrics, scraped through the level). */
   eventLoopMaxStallMs?: number;
   /**
-   * The part of it the machine does not explain: each scrape window's stall less the longest pause the
-   * realtime canary had in it (pause-canary.ts). Equal to eventLoopMaxStallMs when the canary is not
-   * realtime; absent without a canary.
+   * The part of it the machine does not explain: each scrape window's stall less the longest pause of the
+   * whole VM in it (pause-canary.ts). Equal to eventLoopMaxStallMs where the canaries cannot tell such
+   * pauses (no realtime priority or pinning); absent without canaries.
    */
   eventLoopOwnStallMs?: number;
-  /** The longest pause the canary had during the level: the VM not running at all. */
+  /** The longest pause of the whole VM during the level (every canary held up at once). */
   machinePauseMs?: number;
   /** The server's peak resident memory during this level (sampled every 100 ms), MiB. */
   peakRssMiB?: number;
@@ -299,8 +299,8 @@ export async function benchDatabase(
       const fromMs = stallWindows[0]!.fromMs - stall;
       const toMs = stallWindows[stallWindows.length - 1]!.toMs;
       const machinePauseMs = canary.longestPauseMs(fromMs, toMs);
-      // Without realtime priority the canary's pauses include the guest's own scheduling: they excuse nothing.
-      const own = canary.isRealtime ? ownStallMs(stallWindows, canary.pausesBetween(fromMs, toMs)) : stall;
+      // Without realtime priority and pinning the canaries' pauses may be the guest's own: they excuse nothing.
+      const own = canary.canExcuse ? ownStallMs(stallWindows, canary.pausesBetween(fromMs, toMs)) : stall;
       return { eventLoopMaxStallMs: stall, eventLoopOwnStallMs: own, machinePauseMs };
     },
   };
