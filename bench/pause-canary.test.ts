@@ -67,7 +67,8 @@ describe('bench pause canary: a stall is the server\'s own less what the whole V
       process.kill(canary.pids[0]!, 'SIGCONT');
       const oneResumedAt = wallClockMs();
       await sleep(100);
-      assert.ok(canary.longestPauseMs(oneStoppedAt, oneResumedAt) < 50, JSON.stringify(canary.pausesBetween(oneStoppedAt, oneResumedAt)));
+      // Under 100 ms, not 0: a real pause of the whole VM may fall in these 120 ms, but not one as long as the stop.
+      assert.ok(canary.longestPauseMs(oneStoppedAt, oneResumedAt) < 100, JSON.stringify(canary.pausesBetween(oneStoppedAt, oneResumedAt)));
 
       const summary = canary.summary();
       assert.ok(summary.pausesOver20Ms >= 1 && summary.longestMs >= 100 && summary.longestOneVcpuMs >= 100, JSON.stringify(summary));
