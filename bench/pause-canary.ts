@@ -23,10 +23,10 @@ export interface StallWindow {
 
 /**
  * What of the longest stall in each window the machine does not explain: the stall less the longest
- * canary pause that overlaps it. A stall reported at a scrape may have begun before the window opened (the
- * loop's timer interval that ran late started earlier), so a window reaches back by its stall's length.
- * A pause of the whole VM delays the server's timer exactly as long as the canary's, so the difference is
- * what the server itself added around it; where no pause overlaps, the stall is the server's own.
+ * pause of the whole VM (commonPauses) that overlaps it. A stall reported at a scrape may have begun before
+ * the window opened (the loop's timer interval that ran late started earlier), so a window reaches back by
+ * its stall's length. Such a pause delays the server's timer as long as the canaries', so the difference
+ * is what the server itself added around it; where no pause overlaps, the stall is the server's own.
  */
 export function ownStallMs(windows: readonly StallWindow[], pauses: readonly Pause[]): number {
   let own = 0;
@@ -43,6 +43,10 @@ export function ownStallMs(windows: readonly StallWindow[], pauses: readonly Pau
 
 /** The canary's timer period (pause-canary-process.ts): an interval holds up to this much ordinary waiting. */
 export const CANARY_PERIOD_MS = 5;
+
+function longestMs(pauses: readonly Pause[]): number {
+  return pauses.reduce((longest, pause) => Math.max(longest, pause.durationMs), 0);
+}
 
 /**
  * The pauses every canary had at once: the whole VM stopped. A canary's interval [startMs, endMs] holds
@@ -121,7 +125,7 @@ export class PauseCanary {
 
   /** The longest whole-VM pause that overlaps [fromMs, toMs], 0 if none. */
   longestPauseMs(fromMs: number, toMs: number): number {
-    return this.pausesBetween(fromMs, toMs).reduce((longest, pause) => Math.max(longest, pause.durationMs), 0);
+    return longestMs(this.pausesBetween(fromMs, toMs));
   }
 
   /**
@@ -131,21 +135,12 @@ export class PauseCanary {
    */
   summary(): PauseSummary {
     const whole = commonPauses(this.#pauses);
-    const longestOf = (pauses: readonly Pause[]): number => pauses.reduce((longest, pause) => Math.max(longest, pause.durationMs), 0);
-    let cpuMs = 0;
-    for (const pid of this.pids) {
-      try {
-        cpuMs += statCpuMs(`/proc/${pid}/stat`);
-      } catch {
-        // ended already
-      }
-    }
     return {
       canExcuse: this.canExcuse,
       pausesOver20Ms: whole.filter((pause) => pause.durationMs > 20).length,
-      longestMs: longestOf(whole),
-      longestOneVcpuMs: Math.max(0, ...this.#pauses.map(longestOf)),
-      cpuMs: Math.round(cpuMs),
+      longestMs: longestMs(whole),
+      longestOneVcpuMs: Math.max(0, ...this.#pauses.map(longestMs)),
+      cpuMs: Math.round(this.pids.reduce((total, pid) => total + statCpuMs(`/proc/${pid}/stat`), 0)),
     };
   }
 

@@ -18,7 +18,7 @@ export interface Machine {
   loadAverageAfter: number;
   /** Free page reporting to the host, as at the end of the run, and the MiB reported during it. */
   pageReporting: PageReporting & { reportedMiBDuringRun?: number };
-  /** What the pause canary saw over the whole run (absent when none ran). */
+  /** What the pause canaries saw over the whole run (absent when none ran). */
   pauseCanary?: PauseSummary;
 }
 
@@ -104,7 +104,7 @@ export function judgeTargets(runs: DatabaseRun[], protocolFloor: ProtocolFloorLe
       });
     }
     const stalls = Object.values(run.metricsAfter).map((metrics) => metrics.eventLoopMaxStallMs).filter((value): value is number => value !== undefined);
-    // Judged on the server's own part where a realtime canary watched for pauses of the whole VM.
+    // Judged on the server's own part where the pause canaries could tell pauses of the whole VM.
     const ownStall = (result: LevelResult): number => result.eventLoopOwnStallMs ?? result.eventLoopMaxStallMs!;
     const levelStalls = run.results.filter((result) => result.eventLoopMaxStallMs !== undefined);
     const worst = levelStalls.reduce<LevelResult | undefined>((top, result) => (!top || ownStall(result) > ownStall(top) ? result : top), undefined);
@@ -177,7 +177,7 @@ export function markdown(report: BenchReport): string {
   lines.push('## Results');
   lines.push('');
   lines.push('Throughput counts only checked answers (CHALLENGE / ACCEPT / REJECT as expected). Latency in ms; "mail" is request sent -> SMTP sink accepted the mail; "loop stall" is the server\'s longest event-loop delay during the level, ' +
-    '"own" what of it remains once the pauses of the whole VM a realtime canary saw at the same moments are taken out (bench/pause-canary.ts). ' +
+    '"own" what of it remains once the pauses of the whole VM at the same moments are taken out (every canary, one pinned to each core at realtime priority, held up at once: bench/pause-canary.ts). ' +
     'The bound is the smallest of: KDF/s ÷ KDF runs per op, bare-route req/s ÷ HTTP requests per op, bare single-row writes/s ÷ writes per op (estimated). ' +
     'The KDF/s of a KDF-bound level is the better of the ceilings measured just before and just after that level, as this machine\'s speed moves within a run.');
   lines.push('');

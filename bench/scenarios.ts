@@ -250,7 +250,7 @@ export async function benchDatabase(
   const cpuMeter = new CpuMeter(server.child.pid!, mailbox.pid, settings.cores);
   /**
    * The server resets mailotp_event_loop_recent_max_stall_seconds at every scrape. During a level it is
-   * scraped every STALL_SCRAPE_MS, so each window's longest stall can be set beside what the pause canary
+   * scraped every STALL_SCRAPE_MS, so each window's longest stall can be set beside what the pause canaries
    * saw at the same moments (ownStallMs): a stall the whole VM had is not the server's. Seeding and the
    * bulk triggers that prepare a level fall outside every window; they still count in the run's overall
    * maximum.
