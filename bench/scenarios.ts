@@ -262,6 +262,8 @@ export async function benchDatabase(
     return { sentAtMs, receivedAtMs: wallClockMs(), stallMs };
   };
   let stallWindows: StallWindow[] = [];
+  /** Where the next window starts: the request time of the last scrape. */
+  let windowFromMs = 0;
   let stopScraping: AbortController | undefined;
   let scraping: Promise<void> = Promise.resolve();
   /** The window from one scrape's request to the next one's answer holds the stalls the second reports. */
@@ -273,7 +275,7 @@ export async function benchDatabase(
   const stallWindow = {
     start: async (): Promise<void> => {
       stallWindows = [];
-      let fromMs = (await scrapeStall()).sentAtMs;
+      windowFromMs = (await scrapeStall()).sentAtMs;
       rss.startWindow();
       const abort = new AbortController();
       stopScraping = abort;
@@ -284,15 +286,14 @@ export async function benchDatabase(
           } catch {
             return; // stopped: read() takes the last scrape
           }
-          fromMs = await scrapeInto(fromMs);
+          windowFromMs = await scrapeInto(windowFromMs);
         }
       })();
-      stallWindowFrom = () => fromMs;
     },
     read: async (): Promise<Pick<LevelResult, 'eventLoopMaxStallMs' | 'eventLoopOwnStallMs' | 'machinePauseMs'>> => {
       stopScraping?.abort();
       await scraping;
-      await scrapeInto(stallWindowFrom());
+      await scrapeInto(windowFromMs);
       if (stallWindows.length === 0) return {};
       const stall = Math.max(...stallWindows.map((window) => window.stallMs));
       if (!canary) return { eventLoopMaxStallMs: stall };
@@ -304,7 +305,6 @@ export async function benchDatabase(
       return { eventLoopMaxStallMs: stall, eventLoopOwnStallMs: own, machinePauseMs };
     },
   };
-  let stallWindowFrom = (): number => wallClockMs();
   const admin = new HttpClient(server.url, PREFILL_CONCURRENCY);
   let expectedMails = mailbox.received;
   const results: LevelResult[] = [];
