@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { machineTicks, schedulingPolicyOf, stealPercentBetween } from './cpu-usage.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { CpuMeter, machineTicks, schedulingPolicyOf, stealPercentBetween, voluntarySwitchesOf } from './cpu-usage.js';
 
 describe('machine ticks', () => {
   it('reads busy, stolen and total core time from /proc/stat, busy without idle, iowait or steal', () => {
@@ -26,5 +28,39 @@ describe('scheduling policy', () => {
 
   it("reads this process's own main thread as an ordinary (SCHED_OTHER) thread", () => {
     assert.equal(schedulingPolicyOf(readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8')), 0);
+  });
+});
+
+describe('event-loop wake-ups', () => {
+  it('counts voluntary context switches only, wherever the nonvoluntary line stands', () => {
+    assert.equal(voluntarySwitchesOf('Name:\tnode\nnonvoluntary_ctxt_switches:\t7\nvoluntary_ctxt_switches:\t1234\n'), 1234);
+    assert.equal(voluntarySwitchesOf('Name:\tnode\n'), 0, 'a kernel without the line');
+  });
+
+  /** A child whose main thread sleeps `sleeps` times (2 ms timers) or spins for as long; resolves once it has run. */
+  async function measureChild(source: string): Promise<number> {
+    const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    await once(child, 'message'); // started: its own start-up falls outside the measurement
+    const meter = new CpuMeter(child.pid!, process.pid, 2);
+    const start = meter.mark();
+    child.send('go');
+    await once(child, 'message');
+    const cpu = meter.since(start, 1);
+    child.kill();
+    await once(child, 'exit');
+    return cpu!.serverMainWakeUps;
+  }
+
+  it("counts the server main thread's wake-ups per operation: one per sleep, none while it spins", async () => {
+    const sleeping = await measureChild(`process.send('up'); process.on('message', async () => {
+      for (let i = 0; i < 60; i += 1) await new Promise((resolve) => setTimeout(resolve, 2));
+      process.send('done');
+    });`);
+    const spinning = await measureChild(`process.send('up'); process.on('message', () => {
+      const end = performance.now() + 150; while (performance.now() < end);
+      process.send('done');
+    });`);
+    assert.ok(sleeping >= 55, `60 sleeps counted as ${sleeping} wake-ups`);
+    assert.ok(spinning < 20, `a thread that never slept counted ${spinning} wake-ups`);
   });
 });

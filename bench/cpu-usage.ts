@@ -12,6 +12,13 @@ import { SCHED_IDLE } from '../src/system/thread-priority.js';
 export interface LevelCpu {
   /** Every server process's own main thread (tid == pid): the event loop, JSON, SQL building. */
   serverMainThreadMs: number;
+  /**
+   * How often those main threads went to sleep and were woken again (voluntary context switches), per
+   * operation: the event loop's wake-ups. Each starts from caches that Argon2id (or, on an idle core,
+   * another guest) has filled meanwhile, so a flow costs the loop more the more often it wakes
+   * (docs/performance.md).
+   */
+  serverMainWakeUps: number;
   /** All other server threads together: libuv's pool (Argon2id), V8's GC helpers, worker threads. */
   serverOtherThreadsMs: number;
   /**
@@ -67,6 +74,21 @@ export function statCpuMs(path: string, withReapedChildren = false): number {
     return cpuMsOf(readFileSync(path, 'utf8'), withReapedChildren);
   } catch {
     return 0; // the process or thread ended while we looked
+  }
+}
+
+/** voluntary_ctxt_switches of a /proc status text: how often the thread blocked (and was woken again). */
+export function voluntarySwitchesOf(status: string): number {
+  const match = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+/** voluntarySwitchesOf a thread's status file; 0 once it has ended. */
+function threadWakeUps(pid: number): number {
+  try {
+    return voluntarySwitchesOf(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'));
+  } catch {
+    return 0; // the process ended while we looked
   }
 }
 
@@ -135,8 +157,8 @@ function postgresCpuMs(): number {
 
 export interface CpuMark {
   atMs: number;
-  /** Per server pid: the whole process (its ended threads included) and its main thread. */
-  server: Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number }>;
+  /** Per server pid: the whole process (its ended threads included), its main thread and that thread's wake-ups. */
+  server: Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number; mainWakeUps: number }>;
   sinkMs: number;
   driver: NodeJS.CpuUsage;
   machine: MachineTicks;
@@ -169,9 +191,11 @@ export class CpuMeter {
    */
   #read(edge: 'start' | 'end'): CpuMark {
     const own = edge === 'end' ? { atMs: performance.now(), driver: process.cpuUsage() } : undefined;
-    const server = new Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number }>();
+    const server = new Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number; mainWakeUps: number }>();
     for (const pid of processTree(this.#serverPid)) {
-      server.set(pid, { totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`), kdfPoolMs: idleThreadsCpuMs(pid) });
+      server.set(pid, {
+        totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`), kdfPoolMs: idleThreadsCpuMs(pid), mainWakeUps: threadWakeUps(pid),
+      });
     }
     const sinkMs = statCpuMs(`/proc/${this.#sinkPid}/stat`);
     const machine = machineTicks();
@@ -186,11 +210,13 @@ export class CpuMeter {
     let mainMs = 0;
     let totalMs = 0;
     let kdfPoolMs = 0;
+    let mainWakeUps = 0;
     for (const [pid, now] of end.server) {
-      const before = start.server.get(pid) ?? { totalMs: 0, mainMs: 0, kdfPoolMs: 0 };
+      const before = start.server.get(pid) ?? { totalMs: 0, mainMs: 0, kdfPoolMs: 0, mainWakeUps: 0 };
       mainMs += now.mainMs - before.mainMs;
       totalMs += now.totalMs - before.totalMs;
       kdfPoolMs += now.kdfPoolMs - before.kdfPoolMs;
+      mainWakeUps += now.mainWakeUps - before.mainWakeUps;
     }
     const sinkMs = end.sinkMs - start.sinkMs;
     const driverMs = (end.driver.user - start.driver.user + end.driver.system - start.driver.system) / 1000;
@@ -198,6 +224,7 @@ export class CpuMeter {
     const perOperation = (ms: number): number => round(ms / operations, 3);
     return {
       serverMainThreadMs: perOperation(mainMs),
+      serverMainWakeUps: round(mainWakeUps / operations, 2),
       serverOtherThreadsMs: perOperation(totalMs - mainMs),
       serverKdfPoolMs: perOperation(kdfPoolMs),
       sinkMs: perOperation(sinkMs),

@@ -69,7 +69,7 @@ export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mai
       };
       levels.push(level);
       log(`  protocol floor c=${concurrency}: ${level.perSecond} flows/s (${Math.round(level.fractionOfKdf * 100)}% of KDF ${Math.max(before, after)}/s)${level.errors ? `, ${level.errors} errors` : ''}` +
-        `${cpu ? `; CPU/flow ms: main ${cpu.serverMainThreadMs} + ${cpu.serverOtherThreadsMs} other (KDF pool ${cpu.serverKdfPoolMs}), sink ${cpu.sinkMs}, driver ${cpu.driverMs}` : ''}`);
+        `${cpu ? `; CPU/flow ms: main ${cpu.serverMainThreadMs} (${cpu.serverMainWakeUps} wake-ups) + ${cpu.serverOtherThreadsMs} other (KDF pool ${cpu.serverKdfPoolMs}), sink ${cpu.sinkMs}, driver ${cpu.driverMs}` : ''}`);
     }
   } finally {
     await stopChild(child);
