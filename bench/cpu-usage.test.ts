@@ -37,7 +37,7 @@ describe('event-loop wake-ups', () => {
     assert.equal(voluntarySwitchesOf('Name:\tnode\n'), 0, 'a kernel without the line');
   });
 
-  /** A child whose main thread sleeps `sleeps` times (2 ms timers) or spins for as long; resolves once it has run. */
+  /** Runs `source` in a child and measures it as the server, from its 'go' to its 'done': its main thread's wake-ups. */
   async function measureChild(source: string): Promise<number> {
     const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     await once(child, 'message'); // started: its own start-up falls outside the measurement

@@ -15,8 +15,8 @@ export interface LevelCpu {
   /**
    * How often those main threads went to sleep and were woken again (voluntary context switches), per
    * operation: the event loop's wake-ups. Each starts from caches that Argon2id (or, on an idle core,
-   * another guest) has filled meanwhile, so a flow costs the loop more the more often it wakes
-   * (docs/performance.md).
+   * another guest) has filled meanwhile, so what the loop does at a wake-up costs it more than it would
+   * warm (docs/performance.md).
    */
   serverMainWakeUps: number;
   /** All other server threads together: libuv's pool (Argon2id), V8's GC helpers, worker threads. */
@@ -155,10 +155,20 @@ function postgresCpuMs(): number {
   return totalMs;
 }
 
+/** One server process's counters: the whole process (its ended threads included), its main thread and that thread's wake-ups. */
+interface ServerProcessMark {
+  totalMs: number;
+  mainMs: number;
+  kdfPoolMs: number;
+  mainWakeUps: number;
+}
+
+const NO_SERVER_PROCESS: ServerProcessMark = Object.freeze({ totalMs: 0, mainMs: 0, kdfPoolMs: 0, mainWakeUps: 0 });
+
 export interface CpuMark {
   atMs: number;
-  /** Per server pid: the whole process (its ended threads included), its main thread and that thread's wake-ups. */
-  server: Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number; mainWakeUps: number }>;
+  /** Per server pid. */
+  server: Map<number, ServerProcessMark>;
   sinkMs: number;
   driver: NodeJS.CpuUsage;
   machine: MachineTicks;
@@ -191,7 +201,7 @@ export class CpuMeter {
    */
   #read(edge: 'start' | 'end'): CpuMark {
     const own = edge === 'end' ? { atMs: performance.now(), driver: process.cpuUsage() } : undefined;
-    const server = new Map<number, { totalMs: number; mainMs: number; kdfPoolMs: number; mainWakeUps: number }>();
+    const server = new Map<number, ServerProcessMark>();
     for (const pid of processTree(this.#serverPid)) {
       server.set(pid, {
         totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`), kdfPoolMs: idleThreadsCpuMs(pid), mainWakeUps: threadWakeUps(pid),
@@ -212,7 +222,7 @@ export class CpuMeter {
     let kdfPoolMs = 0;
     let mainWakeUps = 0;
     for (const [pid, now] of end.server) {
-      const before = start.server.get(pid) ?? { totalMs: 0, mainMs: 0, kdfPoolMs: 0, mainWakeUps: 0 };
+      const before = start.server.get(pid) ?? NO_SERVER_PROCESS;
       mainMs += now.mainMs - before.mainMs;
       totalMs += now.totalMs - before.totalMs;
       kdfPoolMs += now.kdfPoolMs - before.kdfPoolMs;
