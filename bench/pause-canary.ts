@@ -44,7 +44,8 @@ export function ownStallMs(windows: readonly StallWindow[], pauses: readonly Pau
 /** The canary's timer period (pause-canary-process.ts): an interval holds up to this much ordinary waiting. */
 export const CANARY_PERIOD_MS = 5;
 
-function longestMs(pauses: readonly Pause[]): number {
+/** The longest of some pauses, 0 if none. */
+export function longestMs(pauses: readonly Pause[]): number {
   return pauses.reduce((longest, pause) => Math.max(longest, pause.durationMs), 0);
 }
 

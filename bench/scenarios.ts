@@ -9,7 +9,7 @@ import { LatencyRecorder, round, wallClockMs, type LatencySummary } from './late
 import { closedLoop, openLoop, type LoopResult, type OpOutcome } from './load.js';
 import type { Limits } from './limits.js';
 import type { Mailbox } from './mailbox.js';
-import { ownStallMs, type PauseCanary, type StallWindow } from './pause-canary.js';
+import { longestMs, ownStallMs, type PauseCanary, type StallWindow } from './pause-canary.js';
 import { RssSampler } from './process-stats.js';
 import { startBenchServer } from './server-process.js';
 import type { BenchSettings, DatabaseKind } from './settings.js';
@@ -299,9 +299,10 @@ export async function benchDatabase(
       if (!canary) return { eventLoopMaxStallMs: stall };
       const fromMs = stallWindows[0]!.fromMs - stall;
       const toMs = stallWindows[stallWindows.length - 1]!.toMs;
-      const machinePauseMs = canary.longestPauseMs(fromMs, toMs);
+      const pauses = canary.pausesBetween(fromMs, toMs);
+      const machinePauseMs = longestMs(pauses);
       // Without realtime priority and pinning the canaries' pauses may be the guest's own: they excuse nothing.
-      const own = canary.canExcuse ? ownStallMs(stallWindows, canary.pausesBetween(fromMs, toMs)) : stall;
+      const own = canary.canExcuse ? ownStallMs(stallWindows, pauses) : stall;
       return { eventLoopMaxStallMs: stall, eventLoopOwnStallMs: own, machinePauseMs };
     },
   };
