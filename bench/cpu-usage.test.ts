@@ -41,7 +41,7 @@ describe('event-loop wake-ups', () => {
   async function measureChild(source: string): Promise<number> {
     const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     await once(child, 'message'); // started: its own start-up falls outside the measurement
-    const meter = new CpuMeter(child.pid!, process.pid, 2);
+    const meter = new CpuMeter(child.pid!, 2);
     const start = meter.mark();
     child.send('go');
     await once(child, 'message');

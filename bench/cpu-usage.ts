@@ -6,8 +6,8 @@ import { SCHED_IDLE } from '../src/system/thread-priority.js';
 
 /**
  * CPU time of one level, by who spent it, in ms per successful operation. On a 2-core machine the
- * SMTP sink and the load driver take cores the server's KDF could have used, so a result below its
- * bound is only read right next to what the rest of the bench cost.
+ * load driver (with the SMTP sink in its process) takes cores the server's KDF could have used, so a
+ * result below its bound is only read right next to what the rest of the bench cost.
  */
 export interface LevelCpu {
   /** Every server process's own main thread (tid == pid): the event loop, JSON, SQL building. */
@@ -28,9 +28,9 @@ export interface LevelCpu {
    * 0 when no thread runs under SCHED_IDLE (the launcher could not lower the pool).
    */
   serverKdfPoolMs: number;
-  sinkMs: number;
+  /** The load driver's process, which also runs the SMTP sink (mailbox.ts). */
   driverMs: number;
-  /** Server, sink and driver together ÷ (elapsed × cores). */
+  /** Server and driver together ÷ (elapsed × cores). */
   allCoresBusyPercent: number;
   /** The whole machine from /proc/stat: includes PostgreSQL and anything else that ran. */
   machineBusyPercent: number;
@@ -169,7 +169,6 @@ export interface CpuMark {
   atMs: number;
   /** Per server pid. */
   server: Map<number, ServerProcessMark>;
-  sinkMs: number;
   driver: NodeJS.CpuUsage;
   machine: MachineTicks;
   postgresMs: number;
@@ -182,12 +181,10 @@ export interface CpuMark {
  */
 export class CpuMeter {
   readonly #serverPid: number;
-  readonly #sinkPid: number;
   readonly #cores: number;
 
-  constructor(serverPid: number, sinkPid: number, cores: number) {
+  constructor(serverPid: number, cores: number) {
     this.#serverPid = serverPid;
-    this.#sinkPid = sinkPid;
     this.#cores = cores;
   }
 
@@ -207,10 +204,9 @@ export class CpuMeter {
         totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`), kdfPoolMs: idleThreadsCpuMs(pid), mainWakeUps: threadWakeUps(pid),
       });
     }
-    const sinkMs = statCpuMs(`/proc/${this.#sinkPid}/stat`);
     const machine = machineTicks();
     const postgresMs = postgresCpuMs();
-    return { ...(own ?? { atMs: performance.now(), driver: process.cpuUsage() }), server, sinkMs, machine, postgresMs };
+    return { ...(own ?? { atMs: performance.now(), driver: process.cpuUsage() }), server, machine, postgresMs };
   }
 
   /** CPU since `start` per successful operation; undefined when none succeeded (there is nothing to divide by). */
@@ -228,7 +224,6 @@ export class CpuMeter {
       kdfPoolMs += now.kdfPoolMs - before.kdfPoolMs;
       mainWakeUps += now.mainWakeUps - before.mainWakeUps;
     }
-    const sinkMs = end.sinkMs - start.sinkMs;
     const driverMs = (end.driver.user - start.driver.user + end.driver.system - start.driver.system) / 1000;
     const elapsedMs = end.atMs - start.atMs;
     const perOperation = (ms: number): number => round(ms / operations, 3);
@@ -237,9 +232,8 @@ export class CpuMeter {
       serverMainWakeUps: round(mainWakeUps / operations, 2),
       serverOtherThreadsMs: perOperation(totalMs - mainMs),
       serverKdfPoolMs: perOperation(kdfPoolMs),
-      sinkMs: perOperation(sinkMs),
       driverMs: perOperation(driverMs),
-      allCoresBusyPercent: round((100 * (totalMs + sinkMs + driverMs)) / (elapsedMs * this.#cores), 1),
+      allCoresBusyPercent: round((100 * (totalMs + driverMs)) / (elapsedMs * this.#cores), 1),
       machineBusyPercent: round((100 * (end.machine.busy - start.machine.busy)) / Math.max(1, end.machine.total - start.machine.total), 1),
       stealPercent: stealPercentBetween(start.machine, end.machine),
       postgresMs: perOperation(end.postgresMs - start.postgresMs),

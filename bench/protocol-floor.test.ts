@@ -66,7 +66,7 @@ describe('bench protocol floor', () => {
   });
 
   it("counts the PIN checks' CPU on the KDF pool, apart from the server's other threads", async () => {
-    const meter = new CpuMeter(floor.pid!, mailbox.pid, 2);
+    const meter = new CpuMeter(floor.pid!, 2);
     const start = meter.mark();
     // /proc counts CPU in 10 ms ticks: enough wrong PINs (a full Argon2id run each, no mail) to fill many.
     const rejects = await Promise.all(Array.from({ length: 4 }, async () => {

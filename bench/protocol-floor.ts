@@ -51,7 +51,7 @@ export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mai
     };
     const warmup = await flows(Math.min(16, Math.max(...settings.levels)), settings.warmupMs);
     log(`  protocol floor warm-up: ${warmup.completed} full flows (not measured)${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
-    const cpuMeter = new CpuMeter(child.pid!, mailbox.pid, settings.cores);
+    const cpuMeter = new CpuMeter(child.pid!, settings.cores);
     for (const concurrency of settings.levels) {
       const before = (await kdfCeiling.measure()).perSecond;
       const cpuStart = cpuMeter.mark();
@@ -69,7 +69,7 @@ export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mai
       };
       levels.push(level);
       log(`  protocol floor c=${concurrency}: ${level.perSecond} flows/s (${Math.round(level.fractionOfKdf * 100)}% of KDF ${Math.max(before, after)}/s)${level.errors ? `, ${level.errors} errors` : ''}` +
-        `${cpu ? `; CPU/flow ms: main ${cpu.serverMainThreadMs} (${cpu.serverMainWakeUps} wake-ups) + ${cpu.serverOtherThreadsMs} other (KDF pool ${cpu.serverKdfPoolMs}), sink ${cpu.sinkMs}, driver ${cpu.driverMs}` : ''}`);
+        `${cpu ? `; CPU/flow ms: main ${cpu.serverMainThreadMs} (${cpu.serverMainWakeUps} wake-ups) + ${cpu.serverOtherThreadsMs} other (KDF pool ${cpu.serverKdfPoolMs}), driver and sink ${cpu.driverMs}` : ''}`);
     }
   } finally {
     await stopChild(child);

@@ -148,7 +148,7 @@ export function markdown(report: BenchReport): string {
   lines.push(`# mailotp benchmark${report.isQuick ? ' (quick smoke run: not for the README)' : ''}`);
   lines.push('');
   lines.push(`Run ${report.startedAt} on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
-    `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server, the SMTP sink and the load driver share these cores). ` +
+    `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server and the load driver, which runs the SMTP sink, share these cores). ` +
     pageReportingText(machine.pageReporting) + pauseSummaryText(machine.pauseCanary));
   lines.push(`KDF: Argon2id m=${settings.kdf.memoryKiB} KiB, t=${settings.kdf.iterations}, p=${settings.kdf.parallelism}: one verification takes ${limits.kdf.singleVerifyMs} ms.`);
   lines.push('');
@@ -169,7 +169,7 @@ export function markdown(report: BenchReport): string {
     lines.push(`| bare PostgreSQL single-row UPDATE/s by concurrency (pool of 10) | ${Object.entries(limits.postgresUpdatesPerSecond).map(([level, value]) => `c=${level}: ${value}`).join(', ')} |`);
   }
   for (const level of limits.protocolFloor ?? []) {
-    const cpu = level.cpu ? `; CPU/flow: main thread ${level.cpu.serverMainThreadMs} ms (${level.cpu.serverMainWakeUps} wake-ups), other threads ${level.cpu.serverOtherThreadsMs} ms (KDF pool ${level.cpu.serverKdfPoolMs}), sink ${level.cpu.sinkMs}, driver ${level.cpu.driverMs}` : '';
+    const cpu = level.cpu ? `; CPU/flow: main thread ${level.cpu.serverMainThreadMs} ms (${level.cpu.serverMainWakeUps} wake-ups), other threads ${level.cpu.serverOtherThreadsMs} ms (KDF pool ${level.cpu.serverKdfPoolMs}), driver and sink ${level.cpu.driverMs}` : '';
     lines.push(`| protocol floor: full flows/s, c=${level.concurrency} (mailotp's fastify, Argon2id hasher and mailer; challenges in memory: no database, audit, limits or outbox) | ` +
       `${level.perSecond} = ${Math.round(level.fractionOfKdf * 100)}% of the KDF ceiling beside it (${level.kdfCeilingBeside.beforePerSecond} before, ${level.kdfCeilingBeside.afterPerSecond} after)${level.errors ? `, ${level.errors} errors` : ''}${cpu} |`);
   }
@@ -203,16 +203,16 @@ export function markdown(report: BenchReport): string {
   lines.push('CPU per operation (ms), per successful flow or request: the server\'s main thread(s), how often they went to sleep and were woken (voluntary context switches: ' +
     'each wake-up starts from caches the KDF or another guest filled meanwhile), its other threads together (libuv pool running Argon2id, GC helpers, worker threads), ' +
     'of which the KDF pool (the threads under SCHED_IDLE: Argon2id and nothing else), ' +
-    'the SMTP sink and the load driver, which share the cores with the server, and the local PostgreSQL server\'s processes. "All cores busy" is the first four ÷ (elapsed × cores); ' +
+    'the load driver with the SMTP sink in its process, which share the cores with the server, and the local PostgreSQL server\'s processes. "All cores busy" is the server\'s threads and the driver ÷ (elapsed × cores); ' +
     '"machine busy" is every process\'s, PostgreSQL included, from /proc/stat: where the two differ, the cores were not idle but working for PostgreSQL (or something else). ' +
     '"Steal" is the share of core time the hypervisor gave to other guests during the level: a level with much of it measures the neighbours as much as mailotp.');
   lines.push('');
-  lines.push('| scenario | db | conc. | server main thread | its wake-ups per op | server other threads | of which KDF pool | SMTP sink | driver | PostgreSQL | all cores busy % | machine busy % | steal % | server peak RSS MiB |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| scenario | db | conc. | server main thread | its wake-ups per op | server other threads | of which KDF pool | driver and SMTP sink | PostgreSQL | all cores busy % | machine busy % | steal % | server peak RSS MiB |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const run of report.runs) {
     for (const result of run.results) {
       const cpu = result.cpu;
-      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverMainWakeUps)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.serverKdfPoolMs)} | ${ms(cpu?.sinkMs)} | ${ms(cpu?.driverMs)} | ${result.database === 'postgres' ? ms(cpu?.postgresMs) : '–'} | ${ms(cpu?.allCoresBusyPercent)} | ${ms(cpu?.machineBusyPercent)} | ${ms(cpu?.stealPercent)} | ${ms(result.peakRssMiB)} |`);
+      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverMainWakeUps)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.serverKdfPoolMs)} | ${ms(cpu?.driverMs)} | ${result.database === 'postgres' ? ms(cpu?.postgresMs) : '–'} | ${ms(cpu?.allCoresBusyPercent)} | ${ms(cpu?.machineBusyPercent)} | ${ms(cpu?.stealPercent)} | ${ms(result.peakRssMiB)} |`);
     }
   }
   lines.push('');

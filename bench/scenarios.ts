@@ -247,7 +247,7 @@ export async function benchDatabase(
     dir,
   );
   const rss = new RssSampler(server.child.pid!);
-  const cpuMeter = new CpuMeter(server.child.pid!, mailbox.pid, settings.cores);
+  const cpuMeter = new CpuMeter(server.child.pid!, settings.cores);
   /**
    * The server resets mailotp_event_loop_recent_max_stall_seconds at every scrape. During a level it is
    * scraped every STALL_SCRAPE_MS, so each window's longest stall can be set beside what the pause canaries
@@ -408,7 +408,7 @@ export async function benchDatabase(
       results.push(result);
       const ceilings = result.kdfCeilingBeside ? ` [KDF ceiling ${result.kdfCeilingBeside.beforePerSecond}/s before, ${result.kdfCeilingBeside.afterPerSecond}/s after]` : '';
       const latency = result.latency ? `p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} max ${result.latency.maxMs} ms` : 'no successes';
-      const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main (${result.cpu.serverMainWakeUps} wake-ups) + ${result.cpu.serverOtherThreadsMs} other (KDF pool ${result.cpu.serverKdfPoolMs}), sink ${result.cpu.sinkMs}, driver ${result.cpu.driverMs}${result.cpu.postgresMs ? `, postgres ${result.cpu.postgresMs}` : ''}; cores ${result.cpu.allCoresBusyPercent}% busy (machine ${result.cpu.machineBusyPercent}%), steal ${result.cpu.stealPercent}%` : '';
+      const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main (${result.cpu.serverMainWakeUps} wake-ups) + ${result.cpu.serverOtherThreadsMs} other (KDF pool ${result.cpu.serverKdfPoolMs}), driver and sink ${result.cpu.driverMs}${result.cpu.postgresMs ? `, postgres ${result.cpu.postgresMs}` : ''}; cores ${result.cpu.allCoresBusyPercent}% busy (machine ${result.cpu.machineBusyPercent}%), steal ${result.cpu.stealPercent}%` : '';
       const stall = result.eventLoopMaxStallMs === undefined ? '' : `; loop stall ${result.eventLoopMaxStallMs} ms${result.machinePauseMs === undefined ? '' : ` (own ${result.eventLoopOwnStallMs} ms; VM paused up to ${result.machinePauseMs} ms)`}`;
       log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}${stall}${ceilings}`);
       return result;
