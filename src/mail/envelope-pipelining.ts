@@ -17,10 +17,20 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
  * when none is left the mail fails as "RCPT TO", whatever the server then answers to DATA. A server
  * without PIPELINING, and LMTP, keep nodemailer's own exchange.
  *
+ * A server that also offers CHUNKING (RFC 3030; Postfix, Exim and Exchange do by default) takes the
+ * message itself in the same write: MAIL FROM, RCPT TO, then `BDAT <size> LAST` and the message's bytes,
+ * with no wait for a 354 and no dot-stuffing, since the size says where the message ends. A mail then costs
+ * one round trip instead of two: another 30 ms off every OTP mail to that relay, and on the benchmark's
+ * loopback one wake-up less per mail at each end. The message is read into memory first (an OTP mail is a
+ * few hundred bytes) and sent with its line ends made CRLF and a final CRLF, as nodemailer's DATA stream
+ * would send it; the server answers the BDAT with the message's fate, refusing it (503 or 554) when it
+ * refused the sender or every recipient, and the mail fails as it would have failed with DATA.
+ *
  * It leans on nodemailer's private members, so it checks them first and leaves nodemailer alone when
  * one is missing (a nodemailer whose internals changed sends as before, only slower); the tests in
  * test/integration/mail run the pipelined exchange against a server that refuses to answer MAIL FROM
- * before it has read DATA.
+ * before it has read DATA, and the chunked one against a server that answers nothing before it has
+ * read the whole chunk.
  */
 
 type EnvelopeCallback = (error: Error | null, info?: unknown) => void;
@@ -36,23 +46,32 @@ interface ConnectionInternals {
   options: { lmtp?: boolean };
   _responseActions: Array<(reply: string) => void>;
   _supportedExtensions: string[];
+  /** The EHLO reply's lines after the greeting, keywords first: where CHUNKING shows (nodemailer does not list it). */
+  _ehloLines?: string[];
+  _maxAllowedSize?: number;
+  _socket: { write(chunk: Buffer): boolean };
   _envelope: { to: string[]; rcptQueue: string[]; accepted: string[]; rejected: string[]; rejectedErrors: SmtpError[] };
   _setEnvelope(envelope: unknown, callback: EnvelopeCallback): void;
   _sendCommand(command: string): void;
-  _formatError(message: string, code: string, response: string | false, command: string): SmtpError;
+  _formatError(message: unknown, code: string, response: string | false, command: string): SmtpError;
   _actionDATA(reply: string, callback: EnvelopeCallback): void;
   _getDsnRcptToArgs(): string;
+  _isDestroyedMessage(command: string): string | false;
+  send(envelope: { size?: number }, message: unknown, done: EnvelopeCallback): void;
 }
 
 const INSTALLED = Symbol.for('mailotp.envelopePipelining');
-const REQUIRED_METHODS = ['_setEnvelope', '_sendCommand', '_formatError', '_actionDATA', '_getDsnRcptToArgs'] as const;
+const REQUIRED_METHODS = ['_setEnvelope', '_sendCommand', '_formatError', '_actionDATA', '_getDsnRcptToArgs', '_isDestroyedMessage', 'send'] as const;
 
 const isPositive = (reply: string): boolean => reply.charAt(0) === '2';
 
-/** Queues the reply handlers for RCPT TO and DATA, then sends them behind the MAIL FROM just written. */
-function pipelineAfterMailFrom(connection: ConnectionInternals, callback: EnvelopeCallback): void {
+/**
+ * Queues the reply handlers for the MAIL FROM just written and for an RCPT TO per recipient, then one
+ * for the command that ends the group, which `finish` gets with the envelope's verdict: the sender's
+ * refusal, or every recipient's (as nodemailer reports them), or none.
+ */
+function expectEnvelopeReplies(connection: ConnectionInternals, recipients: readonly string[], finish: (reply: string, refusal: SmtpError | undefined) => void): void {
   const envelope = connection._envelope;
-  const recipients = envelope.rcptQueue.splice(0);
   let senderRefusal: SmtpError | undefined;
   let lastRefusal = '';
   connection._responseActions.push((reply) => {
@@ -74,19 +93,124 @@ function pipelineAfterMailFrom(connection: ConnectionInternals, callback: Envelo
     });
   }
   connection._responseActions.push((reply) => {
-    if (senderRefusal) return callback(senderRefusal);
+    if (senderRefusal) return finish(reply, senderRefusal);
     if (envelope.accepted.length === 0) {
-      // As nodemailer reports it. Should a server answer 354 all the same, the failed send makes the
-      // pool and the one-shot transport close the connection, so no message follows.
       const refusal = connection._formatError("Can't send mail - all recipients were rejected", 'EENVELOPE', lastRefusal, 'RCPT TO');
       refusal.rejected = envelope.rejected;
       refusal.rejectedErrors = envelope.rejectedErrors;
-      return callback(refusal);
+      return finish(reply, refusal);
     }
-    connection._actionDATA(reply, callback);
+    finish(reply, undefined);
   });
+}
+
+/** Queues the reply handlers for RCPT TO and DATA, then sends them behind the MAIL FROM just written. */
+function pipelineAfterMailFrom(connection: ConnectionInternals, callback: EnvelopeCallback): void {
+  const recipients = connection._envelope.rcptQueue.splice(0);
+  // With every recipient refused the mail fails as nodemailer reports it. Should a server answer 354 all
+  // the same, the failed send makes the pool and the one-shot transport close the connection, so no
+  // message follows.
+  expectEnvelopeReplies(connection, recipients, (reply, refusal) => (refusal ? callback(refusal) : connection._actionDATA(reply, callback)));
   for (const recipient of recipients) connection._sendCommand(`RCPT TO:<${recipient}>${connection._getDsnRcptToArgs()}`);
   connection._sendCommand('DATA');
+}
+
+const offersPipelining = (connection: ConnectionInternals): boolean =>
+  !connection.options?.lmtp && Array.isArray(connection._supportedExtensions) && connection._supportedExtensions.includes('PIPELINING');
+
+const offersChunking = (connection: ConnectionInternals): boolean =>
+  offersPipelining(connection) && Array.isArray(connection._ehloLines) && connection._ehloLines.some((line) => /^CHUNKING\b/i.test(line));
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * The message as BDAT must carry it: every line end CRLF (RFC 3030 2: the data is sent as is, so a bare
+ * LF would reach the recipient bare) and a CRLF at the end, the bytes DATA's stream would have sent
+ * before its final dot. No dot-stuffing: the chunk's size marks the end, not a line.
+ */
+export function canonicalMessage(message: Buffer): Buffer {
+  let bareLineFeeds = 0;
+  for (let index = message.indexOf(LF); index !== -1; index = message.indexOf(LF, index + 1)) {
+    if (index === 0 || message[index - 1] !== CR) bareLineFeeds += 1;
+  }
+  const last = message.length > 0 ? message[message.length - 1] : undefined;
+  const tail = last === LF ? '' : last === CR ? '\n' : '\r\n';
+  if (bareLineFeeds === 0 && tail === '') return message;
+  const out = Buffer.allocUnsafe(message.length + bareLineFeeds + tail.length);
+  let written = 0;
+  for (let index = 0; index < message.length; index += 1) {
+    const byte = message[index]!;
+    if (byte === LF && (index === 0 || message[index - 1] !== CR)) out[written++] = CR;
+    out[written++] = byte;
+  }
+  written += out.write(tail, written, 'latin1');
+  return out.subarray(0, written);
+}
+
+/** The whole message, from a stream (nodemailer's composer) or a string or Buffer. */
+function readMessage(message: unknown, callback: (error: Error | null, body?: Buffer) => void): void {
+  if (typeof message === 'string' || Buffer.isBuffer(message)) return callback(null, Buffer.from(message));
+  const stream = message as NodeJS.ReadableStream;
+  const chunks: Buffer[] = [];
+  let isSettled = false;
+  const settle = (error: Error | null, body?: Buffer): void => {
+    if (isSettled) return;
+    isSettled = true;
+    callback(error, body);
+  };
+  stream.on('data', (chunk: Buffer | string) => chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+  stream.on('error', (error: Error) => settle(error));
+  stream.on('end', () => settle(null, Buffer.concat(chunks)));
+}
+
+/**
+ * nodemailer's `send` for a server that offers PIPELINING and CHUNKING: the envelope and the message in
+ * one write, one reply per command, as nodemailer's own `send` reports them (the same checks first, the
+ * same errors and the same `info`).
+ */
+function sendChunked(connection: ConnectionInternals, setEnvelope: ConnectionInternals['_setEnvelope'], envelope: { size?: number }, message: unknown, done: EnvelopeCallback): void {
+  let isDone = false;
+  const finish: EnvelopeCallback = (error, info) => {
+    if (isDone) return;
+    isDone = true;
+    done(error, info);
+  };
+  const startTime = Date.now();
+  readMessage(message, (readError, raw) => {
+    if (readError || !raw) return finish(connection._formatError(readError ?? 'Empty message', 'ESTREAM', false, 'API'));
+    const destroyed = connection._isDestroyedMessage('send message');
+    if (destroyed) return finish(connection._formatError(destroyed, 'ECONNECTION', false, 'API'));
+    const body = canonicalMessage(raw);
+    if (connection._maxAllowedSize && body.length > connection._maxAllowedSize) {
+      return finish(connection._formatError(`Message size larger than allowed ${connection._maxAllowedSize}`, 'EMESSAGE', false, 'MAIL FROM'));
+    }
+    const queuedBefore = connection._responseActions.length;
+    setEnvelope.call(connection, envelope, (error) => finish(error ?? connection._formatError('Envelope refused', 'EENVELOPE', false, 'API')));
+    // One new reply handler: MAIL FROM went out. None: nodemailer refused the envelope and said so.
+    if (isDone || connection._responseActions.length !== queuedBefore + 1) return;
+    connection._responseActions.pop();
+    const recipients = connection._envelope.rcptQueue.splice(0);
+    const envelopeState = connection._envelope;
+    expectEnvelopeReplies(connection, recipients, (reply, refusal) => {
+      if (refusal) return finish(refusal);
+      if (!isPositive(reply)) return finish(connection._formatError('Message failed', 'EMESSAGE', reply, 'BDAT'));
+      const sentAt = Date.now();
+      finish(null, {
+        accepted: envelopeState.accepted,
+        rejected: envelopeState.rejected,
+        ...(connection._ehloLines?.length ? { ehlo: connection._ehloLines } : {}),
+        ...(envelopeState.rejectedErrors.length ? { rejectedErrors: envelopeState.rejectedErrors } : {}),
+        envelopeTime: sentAt - startTime,
+        messageTime: 0,
+        messageSize: body.length,
+        response: reply,
+      });
+    });
+    for (const recipient of recipients) connection._sendCommand(`RCPT TO:<${recipient}>${connection._getDsnRcptToArgs()}`);
+    connection._sendCommand(`BDAT ${body.length} LAST`);
+    connection._socket.write(body);
+  });
 }
 
 /**
@@ -98,17 +222,22 @@ export function installEnvelopePipelining(connectionClass: { prototype: object }
   if (proto[INSTALLED]) return true;
   if (!REQUIRED_METHODS.every((name) => typeof proto[name] === 'function')) return false;
   const setEnvelope = proto._setEnvelope!;
+  const send = proto.send!;
   proto._setEnvelope = function pipelinedSetEnvelope(this: ConnectionInternals, envelope: unknown, callback: EnvelopeCallback): void {
     const queuedBefore = Array.isArray(this._responseActions) ? this._responseActions.length : -1;
     setEnvelope.call(this, envelope, callback);
     // Exactly one new reply handler means nodemailer accepted the envelope and wrote MAIL FROM (when it
     // refuses one, it calls back with the error and queues nothing).
     const hasWrittenMailFrom = queuedBefore >= 0 && this._responseActions.length === queuedBefore + 1;
-    const canPipeline = hasWrittenMailFrom && !this.options?.lmtp && Array.isArray(this._supportedExtensions) && this._supportedExtensions.includes('PIPELINING')
-      && Array.isArray(this._envelope?.rcptQueue) && this._envelope.rcptQueue.length > 0;
+    const canPipeline = hasWrittenMailFrom && offersPipelining(this) && Array.isArray(this._envelope?.rcptQueue) && this._envelope.rcptQueue.length > 0;
     if (!canPipeline) return;
     this._responseActions.pop();
     pipelineAfterMailFrom(this, callback);
+  };
+  proto.send = function chunkedSend(this: ConnectionInternals, envelope: { size?: number }, message: unknown, done: EnvelopeCallback): void {
+    const canChunk = message !== undefined && message !== null && message !== '' && Array.isArray(this._responseActions) && this._socket && offersChunking(this);
+    if (!canChunk) return send.call(this, envelope, message, done);
+    sendChunked(this, setEnvelope, envelope, message, done);
   };
   proto[INSTALLED] = true;
   return true;

@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { installEnvelopePipelining } from '../../../src/mail/envelope-pipelining.js';
+import { startChunkingSmtpServer, type ChunkingSmtpServer } from '../../support/chunking-smtp-server.js';
 
 /**
  * The pipelined envelope at nodemailer's own connection level, against the real smtp-server: what the
@@ -76,5 +78,83 @@ describe('envelope pipelining (RFC 2920) on nodemailer\'s SMTPConnection', () =>
     }
     assert.equal(installEnvelopePipelining(Unrelated), false);
     assert.deepEqual(Object.getOwnPropertyNames(Unrelated.prototype), ['constructor', 'send']);
+  });
+});
+
+/**
+ * The chunked exchange (RFC 3030 BDAT) at nodemailer's connection level, against a server that answers
+ * nothing of a transaction before it has read the whole last chunk: a client that waited for any reply
+ * before sending the message would hang there.
+ */
+describe('BDAT chunking behind the pipelined envelope on nodemailer\'s SMTPConnection', () => {
+  let server: ChunkingSmtpServer;
+
+  before(async () => {
+    server = await startChunkingSmtpServer();
+    assert.equal(installEnvelopePipelining(), true);
+  });
+  after(() => server.close());
+
+  type Outcome = { error?: Error & { code?: string; command?: string; responseCode?: number; rejected?: string[] }; info?: { accepted: string[]; rejected: string[]; response: string; messageSize: number } };
+
+  async function send(from: string, to: string[], message: string | Buffer | Readable): Promise<Outcome> {
+    const connection = new SMTPConnection({ host: '127.0.0.1', port: server.port, ignoreTLS: true });
+    await new Promise<void>((resolve, reject) => {
+      connection.once('error', reject);
+      connection.connect(() => resolve());
+    });
+    try {
+      return await new Promise((resolve) => {
+        connection.send({ from, to }, message as never, (error, info) => resolve(error ? { error } : { info: info as never }));
+      });
+    } finally {
+      connection.quit();
+    }
+  }
+
+  it('sends the envelope and the message as one chunk and reports what the server took', async () => {
+    const before = server.mails.length;
+    const { error, info } = await send('otp@mailotp.test', ['ann@example.test', 'refused@example.test', 'bo@example.test'], 'Subject: x\r\n\r\n123456\r\n');
+    assert.equal(error, undefined);
+    assert.deepEqual(info?.accepted, ['ann@example.test', 'bo@example.test']);
+    assert.deepEqual(info?.rejected, ['refused@example.test']);
+    assert.match(info?.response ?? '', /^250 /);
+    assert.equal(info?.messageSize, 22);
+    assert.deepEqual(server.mails.slice(before).map((mail) => [mail.from, mail.to, mail.message.toString()]), [
+      ['otp@mailotp.test', ['ann@example.test', 'bo@example.test'], 'Subject: x\r\n\r\n123456\r\n'],
+    ]);
+    assert.equal(server.dataCommands.at(-1), 'BDAT 22 LAST');
+  });
+
+  it('sends a streamed message with CRLF line ends and a final CRLF, its dots as they are', async () => {
+    const before = server.mails.length;
+    const { error } = await send('otp@mailotp.test', ['cy@example.test'], Readable.from([Buffer.from('Subject: y\n\n.leading dot\n'), Buffer.from('no newline at the end')]));
+    assert.equal(error, undefined);
+    assert.equal(server.mails[before]?.message.toString(), 'Subject: y\r\n\r\n.leading dot\r\nno newline at the end\r\n');
+  });
+
+  it('fails as RCPT TO with the refusal\'s code when every recipient is refused, and nothing is delivered', async () => {
+    const before = server.mails.length;
+    const { error } = await send('otp@mailotp.test', ['refused@example.test', 'refused-too@example.test'], 'Subject: z\r\n\r\n1\r\n');
+    assert.equal(error?.code, 'EENVELOPE');
+    assert.equal(error?.command, 'RCPT TO');
+    assert.equal(error?.responseCode, 550);
+    assert.deepEqual(error?.rejected, ['refused@example.test', 'refused-too@example.test']);
+    assert.equal(server.mails.length, before);
+  });
+
+  it('fails as MAIL FROM when the sender is refused', async () => {
+    const before = server.mails.length;
+    const { error } = await send('refused@mailotp.test', ['dee@example.test'], 'Subject: z\r\n\r\n1\r\n');
+    assert.equal(error?.command, 'MAIL FROM');
+    assert.equal(error?.responseCode, 550);
+    assert.equal(server.mails.length, before);
+  });
+
+  it('fails as BDAT with the server\'s code when it refuses the message itself', async () => {
+    const { error } = await send('otp@mailotp.test', ['eve@example.test'], 'Subject: z\r\n\r\nREFUSE-PERMANENTLY\r\n');
+    assert.equal(error?.code, 'EMESSAGE');
+    assert.equal(error?.command, 'BDAT');
+    assert.equal(error?.responseCode, 554);
   });
 });

@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import { OtpError } from '../../../src/core/errors.js';
 import type { Mailer, MailMessage, SmtpSettings } from '../../../src/core/ports.js';
 import { createSmtpMailer, describeSmtpFailure } from '../../../src/mail/smtp-mailer.js';
+import { startChunkingSmtpServer } from '../../support/chunking-smtp-server.js';
 import { startSilentTcpServer, unusedPort } from '../../support/raw-tcp.js';
 import { startSmtpSink, type SmtpSink, type SmtpSinkOptions } from '../../support/smtp-sink.js';
 import { localhostCertificate } from '../../support/tls-fixture.js';
@@ -400,6 +401,47 @@ describe('SMTP mailer on the wire', () => {
     const mailFrom = writes.find((payload) => payload.includes('MAIL FROM:'));
     assert.equal(mailFrom, 'MAIL FROM:<otp@mailotp.test>\r\n', JSON.stringify(writes));
     assert.ok(writes.includes('RCPT TO:<pia@example.test>\r\n') && writes.includes('DATA\r\n'), JSON.stringify(writes));
+  });
+
+  it('sends the envelope and the message in one write, as one BDAT chunk, to a server that offers CHUNKING, mail after mail', async () => {
+    const server = await startChunkingSmtpServer();
+    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
+    const recording = recordWrites(server.port);
+    const recipients = ['una@example.test', 'vic@example.test', 'wes@example.test'];
+    try {
+      // The strict server answers nothing before the last chunk: a mailer that waited for a reply would hang.
+      for (const to of recipients) await mailer.send(settingsFor(server.port), { ...messageTo(to), text: `.a line with a dot\nYour code is 777${to.length}.` });
+    } finally {
+      recording.restore();
+      await mailer.close();
+      await server.close();
+    }
+    assert.deepEqual(server.mails.map((mail) => mail.to), recipients.map((to) => [to]));
+    const transactions = recording.writes.filter((payload) => payload.includes('MAIL FROM:'));
+    assert.equal(transactions.length, recipients.length, JSON.stringify(recording.writes));
+    transactions.forEach((payload, index) => {
+      const message = server.mails[index]!.message.toString();
+      assert.equal(payload, `MAIL FROM:<otp@mailotp.test>\r\nRCPT TO:<${recipients[index]}>\r\nBDAT ${Buffer.byteLength(message)} LAST\r\n${message}`);
+      assert.match(message, /\r\n\.a line with a dot\r\nYour code is 777\d+\.\r\n$/);
+    });
+    assert.ok(server.dataCommands.every((command) => command.startsWith('BDAT ')), JSON.stringify(server.dataCommands));
+  });
+
+  it('calls a refused chunk permanent on 554 and transient on 451, naming BDAT', async () => {
+    const server = await startChunkingSmtpServer();
+    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
+    try {
+      const refused = describeSmtpFailure(await failureOf(mailer.send(settingsFor(server.port), { ...messageTo('xia@example.test'), text: 'REFUSE-PERMANENTLY' })));
+      const deferred = describeSmtpFailure(await failureOf(mailer.send(settingsFor(server.port), { ...messageTo('xia@example.test'), text: 'REFUSE-FOR-NOW' })));
+      assert.deepEqual([refused.code, refused.responseCode, refused.command, refused.isTransient], ['EMESSAGE', 554, 'BDAT', false]);
+      assert.deepEqual([deferred.code, deferred.responseCode, deferred.command, deferred.isTransient], ['EMESSAGE', 451, 'BDAT', true]);
+      // The pool recovers from a refused message: the next mail goes out.
+      await mailer.send(settingsFor(server.port), messageTo('yan@example.test'));
+      assert.deepEqual(server.mails.map((mail) => mail.to), [['yan@example.test']]);
+    } finally {
+      await mailer.close();
+      await server.close();
+    }
   });
 
   it('writes each message - headers, body and final dot - to the socket at once, mail after mail on a pooled connection', async () => {
