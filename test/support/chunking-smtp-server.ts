@@ -1,10 +1,13 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 
 /** A mail as the server took it: the envelope and the message's exact bytes. */
 export interface ChunkedMail {
   from: string;
   to: string[];
   message: Buffer;
+  /** It came after STARTTLS. */
+  isSecure: boolean;
 }
 
 export interface ChunkingSmtpServer {
@@ -25,9 +28,9 @@ export interface ChunkingSmtpServer {
  * Refusals, by address or content: a sender starting "refused" gets 550 to MAIL FROM; a recipient starting
  * "refused" 550 to RCPT TO; a message containing "REFUSE-PERMANENTLY" 554 and one containing
  * "REFUSE-FOR-NOW" 451 to its last BDAT. A BDAT after a refused sender or with no recipient left is
- * answered 503, its bytes read and dropped, as RFC 3030 asks.
+ * answered 503, its bytes read and dropped, as RFC 3030 asks. Given a certificate it offers STARTTLS too.
  */
-export async function startChunkingSmtpServer(): Promise<ChunkingSmtpServer> {
+export async function startChunkingSmtpServer(options: { tls?: { key: string; cert: string } } = {}): Promise<ChunkingSmtpServer> {
   const mails: ChunkedMail[] = [];
   const dataCommands: string[] = [];
   const sockets = new Set<Socket>();
@@ -36,6 +39,9 @@ export async function startChunkingSmtpServer(): Promise<ChunkingSmtpServer> {
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     let buffer = Buffer.alloc(0);
+    /** The connection as it stands: the TCP socket, then the TLS socket on top of it after STARTTLS. */
+    let stream: Socket | TLSSocket = socket;
+    let isSecure = false;
     /** Replies held back while a transaction is open: they go out with the last chunk's. */
     let held: string[] = [];
     let isInTransaction = false;
@@ -46,14 +52,14 @@ export async function startChunkingSmtpServer(): Promise<ChunkingSmtpServer> {
     let pending: { remaining: number; isLast: boolean } | undefined;
     const reply = (text: string): void => {
       if (isInTransaction) held.push(text);
-      else socket.write(`${text}\r\n`);
+      else stream.write(`${text}\r\n`);
     };
     const flush = (): void => {
       isInTransaction = false;
       from = undefined;
       to = [];
       chunks = [];
-      if (held.length > 0) socket.write(held.map((text) => `${text}\r\n`).join(''));
+      if (held.length > 0) stream.write(held.map((text) => `${text}\r\n`).join(''));
       held = [];
     };
     const finishChunk = (isLast: boolean): void => {
@@ -67,12 +73,12 @@ export async function startChunkingSmtpServer(): Promise<ChunkingSmtpServer> {
       if (text.includes('REFUSE-PERMANENTLY')) reply('554 5.6.0 message refused');
       else if (text.includes('REFUSE-FOR-NOW')) reply('451 4.3.0 try again later');
       else {
-        mails.push({ from, to, message });
+        mails.push({ from, to, message, isSecure });
         reply('250 2.0.0 queued');
       }
       flush();
     };
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       buffer = Buffer.concat([buffer, chunk]);
       for (;;) {
         if (pending) {
@@ -91,7 +97,19 @@ export async function startChunkingSmtpServer(): Promise<ChunkingSmtpServer> {
         const line = buffer.toString('latin1', 0, lineEnd);
         buffer = buffer.subarray(lineEnd + 2);
         const verb = line.slice(0, 4).toUpperCase();
-        if (verb === 'EHLO') reply('250-chunking.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n250 SIZE 1048576');
+        if (verb === 'EHLO') reply(`250-chunking.test\r\n${options.tls && !isSecure ? '250-STARTTLS\r\n' : ''}250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n250 SIZE 1048576`);
+        else if (verb === 'STAR' && options.tls && !isSecure && !isInTransaction) {
+          // Whatever the client pipelined behind STARTTLS is dropped (RFC 3207 4.2); the rest comes encrypted.
+          socket.write('220 2.0.0 ready to start TLS\r\n');
+          socket.off('data', onData);
+          buffer = Buffer.alloc(0);
+          const secure = new TLSSocket(socket, { isServer: true, key: options.tls.key, cert: options.tls.cert });
+          secure.on('error', () => socket.destroy());
+          secure.on('data', onData);
+          stream = secure;
+          isSecure = true;
+          return;
+        }
         else if (verb === 'MAIL') {
           isInTransaction = true;
           const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
@@ -125,11 +143,12 @@ export async function startChunkingSmtpServer(): Promise<ChunkingSmtpServer> {
           reply('250 2.0.0 reset');
           flush();
         } else if (verb === 'QUIT') {
-          socket.end('221 2.0.0 bye\r\n');
+          stream.end('221 2.0.0 bye\r\n');
           return;
         } else reply('502 5.5.2 not implemented');
       }
-    });
+    };
+    socket.on('data', onData);
     socket.write('220 chunking.test ESMTP\r\n');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

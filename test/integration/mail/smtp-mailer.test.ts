@@ -427,6 +427,19 @@ describe('SMTP mailer on the wire', () => {
     assert.ok(server.dataCommands.every((command) => command.startsWith('BDAT ')), JSON.stringify(server.dataCommands));
   });
 
+  it('sends the message as one BDAT chunk over STARTTLS too, mail after mail', async () => {
+    const server = await startChunkingSmtpServer({ tls: localhostCertificate() });
+    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1, tls: { ca: localhostCertificate().cert } });
+    try {
+      for (const to of ['zoe@example.test', 'zed@example.test']) await mailer.send(settingsFor(server.port, { isStartTlsRequired: true }), messageTo(to));
+    } finally {
+      await mailer.close();
+      await server.close();
+    }
+    assert.deepEqual(server.mails.map((mail) => [mail.to, mail.isSecure]), [[['zoe@example.test'], true], [['zed@example.test'], true]]);
+    assert.deepEqual(server.dataCommands.map((command) => command.split(' ')[0]), ['BDAT', 'BDAT']);
+  });
+
   it('calls a refused chunk permanent on 554 and transient on 451, naming BDAT', async () => {
     const server = await startChunkingSmtpServer();
     const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
