@@ -150,7 +150,8 @@ export function canonicalMessage(message: Buffer): Buffer {
 
 /** The whole message, from a stream (nodemailer's composer) or a string or Buffer. */
 function readMessage(message: unknown, callback: (error: Error | null, body?: Buffer) => void): void {
-  if (typeof message === 'string' || Buffer.isBuffer(message)) return callback(null, Buffer.from(message));
+  // Never synchronously, as a stream could not: nodemailer's callers do not expect `send` to call back before it returns.
+  if (typeof message === 'string' || Buffer.isBuffer(message)) return process.nextTick(callback, null, Buffer.from(message));
   const stream = message as NodeJS.ReadableStream;
   const chunks: Buffer[] = [];
   let isSettled = false;

@@ -151,6 +151,14 @@ describe('BDAT chunking behind the pipelined envelope on nodemailer\'s SMTPConne
     assert.equal(server.mails.length, before);
   });
 
+  it('refuses a message over the size the server announced before it sends anything, as nodemailer does', async () => {
+    const before = server.dataCommands.length;
+    const { error } = await send('otp@mailotp.test', ['fay@example.test'], `Subject: big\r\n\r\n${'x'.repeat(1_048_577)}\r\n`);
+    assert.equal(error?.code, 'EMESSAGE');
+    assert.equal(error?.command, 'MAIL FROM');
+    assert.equal(server.dataCommands.length, before);
+  });
+
   it('fails as BDAT with the server\'s code when it refuses the message itself', async () => {
     const { error } = await send('otp@mailotp.test', ['eve@example.test'], 'Subject: z\r\n\r\nREFUSE-PERMANENTLY\r\n');
     assert.equal(error?.code, 'EMESSAGE');
