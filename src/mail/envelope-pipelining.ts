@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 
 /**
@@ -148,21 +149,14 @@ export function canonicalMessage(message: Buffer): Buffer {
   return out.subarray(0, written);
 }
 
-/** The whole message, from a stream (nodemailer's composer) or a string or Buffer. */
+/** The whole message, from a stream (nodemailer's composer) or a string or Buffer; never synchronously. */
 function readMessage(message: unknown, callback: (error: Error | null, body?: Buffer) => void): void {
-  // Never synchronously, as a stream could not: nodemailer's callers do not expect `send` to call back before it returns.
-  if (typeof message === 'string' || Buffer.isBuffer(message)) return process.nextTick(callback, null, Buffer.from(message));
-  const stream = message as NodeJS.ReadableStream;
-  const chunks: Buffer[] = [];
-  let isSettled = false;
-  const settle = (error: Error | null, body?: Buffer): void => {
-    if (isSettled) return;
-    isSettled = true;
-    callback(error, body);
-  };
-  stream.on('data', (chunk: Buffer | string) => chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
-  stream.on('error', (error: Error) => settle(error));
-  stream.on('end', () => settle(null, Buffer.concat(chunks)));
+  // A string or Buffer a tick later, as a stream could not be read sooner: nodemailer's callers do not
+  // expect `send` to call back before it returns.
+  const reading = typeof message === 'string' || Buffer.isBuffer(message)
+    ? new Promise<Buffer>((resolve) => process.nextTick(resolve, Buffer.from(message)))
+    : buffer(message as NodeJS.ReadableStream);
+  reading.then((body) => callback(null, body), (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))));
 }
 
 /**
@@ -192,21 +186,14 @@ function sendChunked(connection: ConnectionInternals, setEnvelope: ConnectionInt
     if (isDone || connection._responseActions.length !== queuedBefore + 1) return;
     connection._responseActions.pop();
     const recipients = connection._envelope.rcptQueue.splice(0);
-    const envelopeState = connection._envelope;
     expectEnvelopeReplies(connection, recipients, (reply, refusal) => {
       if (refusal) return finish(refusal);
       if (!isPositive(reply)) return finish(connection._formatError('Message failed', 'EMESSAGE', reply, 'BDAT'));
-      const sentAt = Date.now();
-      finish(null, {
-        accepted: envelopeState.accepted,
-        rejected: envelopeState.rejected,
-        ...(connection._ehloLines?.length ? { ehlo: connection._ehloLines } : {}),
-        ...(envelopeState.rejectedErrors.length ? { rejectedErrors: envelopeState.rejectedErrors } : {}),
-        envelopeTime: sentAt - startTime,
-        messageTime: 0,
-        messageSize: body.length,
-        response: reply,
-      });
+      // nodemailer's own report of an accepted envelope (accepted, rejected, ehlo, rejectedErrors), then
+      // what its `send` adds once the message is through.
+      connection._actionDATA(reply, (error, info) => finish(error, error ? undefined : {
+        ...(info as object), envelopeTime: Date.now() - startTime, messageTime: 0, messageSize: body.length, response: reply,
+      }));
     });
     for (const recipient of recipients) connection._sendCommand(`RCPT TO:<${recipient}>${connection._getDsnRcptToArgs()}`);
     connection._sendCommand(`BDAT ${body.length} LAST`);
