@@ -124,11 +124,6 @@ export class PauseCanary {
     return commonPauses(this.#pauses).filter((pause) => pause.startMs < toMs && pause.endMs > fromMs);
   }
 
-  /** The longest whole-VM pause that overlaps [fromMs, toMs], 0 if none. */
-  longestPauseMs(fromMs: number, toMs: number): number {
-    return longestMs(this.pausesBetween(fromMs, toMs));
-  }
-
   /**
    * The run as a whole: how often the whole VM stopped for longer than the stall target allows, at most
    * how long, the longest pause of any one vCPU, and the CPU the canaries took from the cores they share
