@@ -7,6 +7,24 @@ import { Readable } from 'node:stream';
 import { installEnvelopePipelining } from '../../../src/mail/envelope-pipelining.js';
 import { startChunkingSmtpServer, type ChunkingSmtpServer } from '../../support/chunking-smtp-server.js';
 
+type Outcome = { error?: Error & { code?: string; command?: string; responseCode?: number; rejected?: string[] }; info?: { accepted: string[]; rejected: string[]; response: string; messageSize: number } };
+
+/** One mail on a fresh nodemailer SMTPConnection to 127.0.0.1:`port`, then QUIT: what its send reported. */
+async function sendOnce(port: number, from: string, to: string[], message: string | Buffer | Readable): Promise<Outcome> {
+  const connection = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true });
+  await new Promise<void>((resolve, reject) => {
+    connection.once('error', reject);
+    connection.connect(() => resolve());
+  });
+  try {
+    return await new Promise((resolve) => {
+      connection.send({ from, to }, message as never, (error, info) => resolve(error ? { error } : { info: info as never }));
+    });
+  } finally {
+    connection.quit();
+  }
+}
+
 /**
  * The pipelined envelope at nodemailer's own connection level, against the real smtp-server: what the
  * mailer never sends (several recipients) must still come out as nodemailer reports it unpipelined.
@@ -39,20 +57,7 @@ describe('envelope pipelining (RFC 2920) on nodemailer\'s SMTPConnection', () =>
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  async function send(to: string[]): Promise<{ error?: Error & { command?: string; responseCode?: number; rejected?: string[] }; info?: { accepted: string[]; rejected: string[] } }> {
-    const connection = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true });
-    await new Promise<void>((resolve, reject) => {
-      connection.once('error', reject);
-      connection.connect(() => resolve());
-    });
-    try {
-      return await new Promise((resolve) => {
-        connection.send({ from: 'otp@mailotp.test', to }, 'Subject: x\r\n\r\n123456\r\n', (error, info) => resolve(error ? { error } : { info: info as never }));
-      });
-    } finally {
-      connection.quit();
-    }
-  }
+  const send = (to: string[]): Promise<Outcome> => sendOnce(port, 'otp@mailotp.test', to, 'Subject: x\r\n\r\n123456\r\n');
 
   it('delivers to the recipients the server takes and reports the ones it refuses', async () => {
     const { error, info } = await send(['ann@example.test', 'refused@example.test', 'bo@example.test']);
@@ -95,22 +100,7 @@ describe('BDAT chunking behind the pipelined envelope on nodemailer\'s SMTPConne
   });
   after(() => server.close());
 
-  type Outcome = { error?: Error & { code?: string; command?: string; responseCode?: number; rejected?: string[] }; info?: { accepted: string[]; rejected: string[]; response: string; messageSize: number } };
-
-  async function send(from: string, to: string[], message: string | Buffer | Readable): Promise<Outcome> {
-    const connection = new SMTPConnection({ host: '127.0.0.1', port: server.port, ignoreTLS: true });
-    await new Promise<void>((resolve, reject) => {
-      connection.once('error', reject);
-      connection.connect(() => resolve());
-    });
-    try {
-      return await new Promise((resolve) => {
-        connection.send({ from, to }, message as never, (error, info) => resolve(error ? { error } : { info: info as never }));
-      });
-    } finally {
-      connection.quit();
-    }
-  }
+  const send = (from: string, to: string[], message: string | Buffer | Readable): Promise<Outcome> => sendOnce(server.port, from, to, message);
 
   it('sends the envelope and the message as one chunk and reports what the server took', async () => {
     const before = server.mails.length;
