@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { CpuMeter, machineTicks, schedulingPolicyOf, stealPercentBetween, voluntarySwitchesOf } from './cpu-usage.js';
+import { CpuMeter, machineTicks, schedulingPolicyOf, statCpuMs, stealPercentBetween, threadRunMs, TICK_MS, voluntarySwitchesOf } from './cpu-usage.js';
 
 describe('machine ticks', () => {
   it('reads busy, stolen and total core time from /proc/stat, busy without idle, iowait or steal', () => {
@@ -28,6 +28,22 @@ describe('scheduling policy', () => {
 
   it("reads this process's own main thread as an ordinary (SCHED_OTHER) thread", () => {
     assert.equal(schedulingPolicyOf(readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8')), 0);
+  });
+});
+
+describe('thread run time', () => {
+  it("reads a thread's run time in ms, what its stat line counts in whole ticks", () => {
+    const statLine = `/proc/${process.pid}/task/${process.pid}/stat`;
+    const [statBefore, runBefore] = [statCpuMs(statLine), threadRunMs(process.pid)];
+    // Spin this (main) thread until its stat line has counted ten more ticks.
+    while (statCpuMs(statLine) < statBefore + 10 * TICK_MS);
+    const [statSpent, runSpent] = [statCpuMs(statLine) - statBefore, threadRunMs(process.pid) - runBefore];
+    // Each stat reading rounds utime and stime down to a tick apiece: two ticks either way between two.
+    assert.ok(Math.abs(runSpent - statSpent) < 2 * TICK_MS, `run ${runSpent} ms against stat's ${statSpent} ms`);
+  });
+
+  it('reads 0 for a thread that is not there', () => {
+    assert.equal(threadRunMs(process.pid, 'no-such-thread'), 0);
   });
 });
 

@@ -53,6 +53,9 @@ const TICKS_PER_SECOND = ((): number => {
   }
 })();
 
+/** One clock tick in ms: the step of every figure read from a stat line. */
+export const TICK_MS = 1000 / TICKS_PER_SECOND;
+
 /** The fields of a /proc stat line after the command name (field 2, which may hold spaces and parentheses): index 0 is field 3. */
 function fieldsAfterName(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -74,6 +77,20 @@ export function statCpuMs(path: string, withReapedChildren = false): number {
     return cpuMsOf(readFileSync(path, 'utf8'), withReapedChildren);
   } catch {
     return 0; // the process or thread ended while we looked
+  }
+}
+
+/**
+ * A thread's run time in ms from its /proc schedstat (the first field: the scheduler's sum_exec_runtime in
+ * ns, the figure its stat line's utime + stime are cut from). Exact where stat counts whole clock ticks,
+ * each of utime and stime rounded down on its own: between two readings that errs by up to two ticks
+ * (20 ms) per thread, as much as a short level's pool runs on one thread. 0 once the thread has ended.
+ */
+export function threadRunMs(pid: number, tid: number | string = pid): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return 0; // the thread ended while we looked
   }
 }
 
@@ -108,8 +125,7 @@ function idleThreadsCpuMs(pid: number): number {
   }
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      if (schedulingPolicyOf(stat) === SCHED_IDLE) totalMs += cpuMsOf(stat);
+      if (schedulingPolicyOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')) === SCHED_IDLE) totalMs += threadRunMs(pid, tid);
     } catch {
       // the thread ended while we looked
     }
@@ -176,8 +192,9 @@ export interface CpuMark {
 
 /**
  * Reads CPU counters before and after a level. The process total from /proc/<pid>/stat keeps the time
- * of threads that already ended, so "other threads" = total − main thread misses nothing. The server
- * tree is listed at each mark, so cluster workers are counted wherever they are.
+ * of threads that already ended, so "other threads" = total − main thread misses nothing; it counts
+ * whole ticks where the threads' own figures are exact, so "other threads" may be two ticks off a level.
+ * The server tree is listed at each mark, so cluster workers are counted wherever they are.
  */
 export class CpuMeter {
   readonly #serverPid: number;
@@ -201,7 +218,7 @@ export class CpuMeter {
     const server = new Map<number, ServerProcessMark>();
     for (const pid of processTree(this.#serverPid)) {
       server.set(pid, {
-        totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`), kdfPoolMs: idleThreadsCpuMs(pid), mainWakeUps: threadWakeUps(pid),
+        totalMs: statCpuMs(`/proc/${pid}/stat`), mainMs: threadRunMs(pid), kdfPoolMs: idleThreadsCpuMs(pid), mainWakeUps: threadWakeUps(pid),
       });
     }
     const machine = machineTicks();

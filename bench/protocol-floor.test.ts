@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { nextMessage, stopChild } from './child-process.js';
-import { CpuMeter, schedulingPolicyOf } from './cpu-usage.js';
+import { CpuMeter, schedulingPolicyOf, TICK_MS } from './cpu-usage.js';
 import { HttpClient } from './http-client.js';
 import { Mailbox } from './mailbox.js';
 import { emailOf, fullFlow, PIN } from './scenarios.js';
@@ -77,6 +77,7 @@ describe('bench protocol floor', () => {
     const cpu = meter.since(start, 240);
     assert.deepEqual(rejects, [60, 60, 60, 60]);
     assert.ok(cpu && cpu.serverKdfPoolMs > 0, `KDF pool CPU: ${JSON.stringify(cpu)}`);
-    assert.ok(cpu.serverKdfPoolMs <= cpu.serverOtherThreadsMs, 'the pool is among the other threads');
+    // The pool's figure is exact, "other threads" (process total − main thread) counts in whole ticks.
+    assert.ok(cpu.serverKdfPoolMs <= cpu.serverOtherThreadsMs + (2 * TICK_MS) / 240, `the pool is among the other threads: ${JSON.stringify(cpu)}`);
   });
 });
