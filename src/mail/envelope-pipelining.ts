@@ -67,12 +67,14 @@ const REQUIRED_METHODS = ['_setEnvelope', '_sendCommand', '_formatError', '_acti
 const isPositive = (reply: string): boolean => reply.charAt(0) === '2';
 
 /**
- * Queues the reply handlers for the MAIL FROM just written and for an RCPT TO per recipient, then one
- * for the command that ends the group, which `finish` gets with the envelope's verdict: the sender's
- * refusal, or every recipient's (as nodemailer reports them), or none.
+ * Queues the reply handlers for the MAIL FROM just written and for an RCPT TO per queued recipient, then
+ * one for the command that ends the group (the caller sends it next), which `finish` gets with the
+ * envelope's verdict: the sender's refusal, or every recipient's (as nodemailer reports them), or none.
+ * Then sends the RCPT TOs behind the MAIL FROM.
  */
-function expectEnvelopeReplies(connection: ConnectionInternals, recipients: readonly string[], finish: (reply: string, refusal: SmtpError | undefined) => void): void {
+function pipelineRecipients(connection: ConnectionInternals, finish: (reply: string, refusal: SmtpError | undefined) => void): void {
   const envelope = connection._envelope;
+  const recipients = envelope.rcptQueue.splice(0);
   let senderRefusal: SmtpError | undefined;
   let lastRefusal = '';
   connection._responseActions.push((reply) => {
@@ -103,16 +105,15 @@ function expectEnvelopeReplies(connection: ConnectionInternals, recipients: read
     }
     finish(reply, undefined);
   });
+  for (const recipient of recipients) connection._sendCommand(`RCPT TO:<${recipient}>${connection._getDsnRcptToArgs()}`);
 }
 
 /** Queues the reply handlers for RCPT TO and DATA, then sends them behind the MAIL FROM just written. */
 function pipelineAfterMailFrom(connection: ConnectionInternals, callback: EnvelopeCallback): void {
-  const recipients = connection._envelope.rcptQueue.splice(0);
   // With every recipient refused the mail fails as nodemailer reports it. Should a server answer 354 all
   // the same, the failed send makes the pool and the one-shot transport close the connection, so no
   // message follows.
-  expectEnvelopeReplies(connection, recipients, (reply, refusal) => (refusal ? callback(refusal) : connection._actionDATA(reply, callback)));
-  for (const recipient of recipients) connection._sendCommand(`RCPT TO:<${recipient}>${connection._getDsnRcptToArgs()}`);
+  pipelineRecipients(connection, (reply, refusal) => (refusal ? callback(refusal) : connection._actionDATA(reply, callback)));
   connection._sendCommand('DATA');
 }
 
@@ -185,8 +186,7 @@ function sendChunked(connection: ConnectionInternals, setEnvelope: ConnectionInt
     // One new reply handler: MAIL FROM went out. None: nodemailer refused the envelope and said so.
     if (isDone || connection._responseActions.length !== queuedBefore + 1) return;
     connection._responseActions.pop();
-    const recipients = connection._envelope.rcptQueue.splice(0);
-    expectEnvelopeReplies(connection, recipients, (reply, refusal) => {
+    pipelineRecipients(connection, (reply, refusal) => {
       if (refusal) return finish(refusal);
       if (!isPositive(reply)) return finish(connection._formatError('Message failed', 'EMESSAGE', reply, 'BDAT'));
       // nodemailer's own report of an accepted envelope (accepted, rejected, ehlo, rejectedErrors), then
@@ -195,7 +195,6 @@ function sendChunked(connection: ConnectionInternals, setEnvelope: ConnectionInt
         ...(info as object), envelopeTime: Date.now() - startTime, messageTime: 0, messageSize: body.length, response: reply,
       }));
     });
-    for (const recipient of recipients) connection._sendCommand(`RCPT TO:<${recipient}>${connection._getDsnRcptToArgs()}`);
     connection._sendCommand(`BDAT ${body.length} LAST`);
     connection._socket.write(body);
   });
