@@ -4,8 +4,9 @@ import { wallClockMs } from './latency.js';
 /**
  * The benchmark's SMTP sink: the least SMTP server mailotp delivers to (EHLO, MAIL, RCPT, DATA, BDAT,
  * RSET, NOOP, QUIT; PIPELINING and CHUNKING, as Postfix offers them; no TLS, no AUTH), written for cost.
- * On a 2-core machine every microsecond the sink spends is taken from the server under test; the smtp-server package (which the test suite keeps
- * for its real-server cases) cost 0.6-1.0 ms of CPU per mail here, mostly its stream and parser machinery.
+ * On a 2-core machine every microsecond the sink spends is taken from the server under test; the
+ * smtp-server package (which the test suite keeps for its real-server cases) cost 0.6-1.0 ms of CPU per
+ * mail here, mostly its stream and parser machinery.
  */
 export interface SinkMail {
   to: string[];

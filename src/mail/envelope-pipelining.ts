@@ -202,7 +202,8 @@ function sendChunked(connection: ConnectionInternals, setEnvelope: ConnectionInt
 
 /**
  * Teaches nodemailer's SMTPConnection (shared by its pool and its one-shot transport) to pipeline the
- * envelope, and to send the message with it as one BDAT chunk where the server offers CHUNKING. Idempotent. Returns false, changing nothing, when the internals it needs are not there.
+ * envelope, and to send the message with it as one BDAT chunk where the server offers CHUNKING.
+ * Idempotent. Returns false, changing nothing, when the internals it needs are not there.
  */
 export function installEnvelopePipelining(connectionClass: { prototype: object } = SMTPConnection): boolean {
   const proto = connectionClass.prototype as Partial<ConnectionInternals> & { [INSTALLED]?: true };
