@@ -1,4 +1,4 @@
-import { buffer } from 'node:stream/consumers';
+import { finished } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 
 /**
@@ -150,14 +150,30 @@ export function canonicalMessage(message: Buffer): Buffer {
   return out.subarray(0, written);
 }
 
-/** The whole message, from a stream (nodemailer's composer) or a string or Buffer; never synchronously. */
+/**
+ * The whole message, from a stream (nodemailer's composer) or a string or Buffer; never synchronously.
+ * The chunks are gathered by hand: stream/consumers' `buffer` goes through an async iterator, a Blob and an
+ * ArrayBuffer copy, which took 3-4 % of the event loop's time in a profile of full flows (one per mail).
+ * A stream that fails, or closes before its end, fails the read (`finished`), as the iterator did.
+ */
 function readMessage(message: unknown, callback: (error: Error | null, body?: Buffer) => void): void {
   // A string or Buffer a tick later, as a stream could not be read sooner: nodemailer's callers do not
   // expect `send` to call back before it returns.
-  const reading = typeof message === 'string' || Buffer.isBuffer(message)
-    ? new Promise<Buffer>((resolve) => process.nextTick(resolve, Buffer.from(message)))
-    : buffer(message as NodeJS.ReadableStream);
-  reading.then((body) => callback(null, body), (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))));
+  if (typeof message === 'string' || Buffer.isBuffer(message)) {
+    process.nextTick(callback, null, Buffer.from(message));
+    return;
+  }
+  const stream = message as NodeJS.ReadableStream;
+  const chunks: Buffer[] = [];
+  const collect = (chunk: Buffer | string): void => {
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  };
+  stream.on('data', collect);
+  finished(stream, { writable: false }, (error) => {
+    stream.removeListener('data', collect);
+    if (error) callback(error instanceof Error ? error : new Error(String(error)));
+    else callback(null, Buffer.concat(chunks));
+  });
 }
 
 /**

@@ -15,6 +15,8 @@ export interface ChunkingSmtpServer {
   mails: ChunkedMail[];
   /** Every BDAT and DATA command line, in order. */
   dataCommands: string[];
+  /** Every command line, in order. */
+  commands: string[];
   close(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export interface ChunkingSmtpServer {
 export async function startChunkingSmtpServer(options: { tls?: { key: string; cert: string } } = {}): Promise<ChunkingSmtpServer> {
   const mails: ChunkedMail[] = [];
   const dataCommands: string[] = [];
+  const commands: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -97,6 +100,7 @@ export async function startChunkingSmtpServer(options: { tls?: { key: string; ce
         const line = buffer.toString('latin1', 0, lineEnd);
         buffer = buffer.subarray(lineEnd + 2);
         const verb = line.slice(0, 4).toUpperCase();
+        commands.push(line);
         if (verb === 'EHLO') reply(`250-chunking.test\r\n${options.tls && !isSecure ? '250-STARTTLS\r\n' : ''}250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n250 SIZE 1048576`);
         else if (verb === 'STAR' && options.tls && !isSecure && !isInTransaction) {
           // Whatever the client pipelined behind STARTTLS is dropped (RFC 3207 4.2); the rest comes encrypted.
@@ -156,6 +160,7 @@ export async function startChunkingSmtpServer(options: { tls?: { key: string; ce
     port: (server.address() as AddressInfo).port,
     mails,
     dataCommands,
+    commands,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -123,6 +123,19 @@ describe('BDAT chunking behind the pipelined envelope on nodemailer\'s SMTPConne
     assert.equal(server.mails[before]?.message.toString(), 'Subject: y\r\n\r\n.leading dot\r\nno newline at the end\r\n');
   });
 
+  it('fails as ESTREAM and sends no command when the message stream fails or closes before its end', async () => {
+    const before = { mails: server.mails.length, commands: server.commands.length };
+    const failing = new Readable({ read() { this.destroy(new Error('composer failed')); } });
+    const failed = await send('otp@mailotp.test', ['gus@example.test'], failing);
+    assert.equal(failed.error?.code, 'ESTREAM');
+    assert.match(failed.error?.message ?? '', /composer failed/);
+    const cut = new Readable({ read() { this.push('Subject: cut\r\n'); this.destroy(); } });
+    const closed = await send('otp@mailotp.test', ['hal@example.test'], cut);
+    assert.equal(closed.error?.code, 'ESTREAM');
+    assert.equal(server.mails.length, before.mails);
+    assert.deepEqual(server.commands.slice(before.commands).filter((command) => /^(MAIL|RCPT|BDAT)/.test(command)), []);
+  });
+
   it('fails as RCPT TO with the refusal\'s code when every recipient is refused, and nothing is delivered', async () => {
     const before = server.mails.length;
     const { error } = await send('otp@mailotp.test', ['refused@example.test', 'refused-too@example.test'], 'Subject: z\r\n\r\n1\r\n');
