@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { judgeTargets } from './report.js';
+import { flowBudget, judgeTargets } from './report.js';
 import type { DatabaseRun, LevelResult } from './scenarios.js';
 
 function level(concurrency: number, stall: Pick<LevelResult, 'eventLoopMaxStallMs' | 'eventLoopOwnStallMs' | 'machinePauseMs'>): LevelResult {
@@ -36,5 +36,30 @@ describe('bench report: the event-loop stall target', () => {
     assert.equal(target.isMet, false);
     assert.match(target.measured, /^46\.5 ms \(wrong-PIN rejection, c=4\)/);
     assert.doesNotMatch(target.measured, /of its own|paused/);
+  });
+});
+
+describe('bench report: the full flows\' CPU budget', () => {
+  const cpu = {
+    serverMainThreadMs: 2.2, serverMainWakeUps: 2.8, serverOtherThreadsMs: 8.4, serverKdfPoolMs: 8.2, driverMs: 0.4,
+    allCoresBusyPercent: 96, machineBusyPercent: 98, stealPercent: 0, postgresMs: 0,
+  };
+
+  it('leaves as much as was spent at exactly the target, and less the further below it a level is', () => {
+    assert.deepEqual(flowBudget(cpu, 0.8), { allowedMs: 2.8, spentMs: 2.8, kdfPoolMs: 8.2 });
+    // 11 ms a flow at 70 % of the bound is the core time of 11 * 0.7 / 0.8 = 9.625 ms a flow at 80 %.
+    assert.deepEqual(flowBudget(cpu, 0.7), { allowedMs: 1.43, spentMs: 2.8, kdfPoolMs: 8.2 });
+    assert.equal(flowBudget({ ...cpu, postgresMs: 2 }, 0.7)?.spentMs, 4.8);
+    assert.equal(flowBudget(undefined, 0.7), undefined);
+    assert.equal(flowBudget({ ...cpu, serverKdfPoolMs: 0 }, 0.7), undefined);
+  });
+
+  it('is stated with the full-flow target of a KDF-bound level', () => {
+    const flow: LevelResult = { ...level(64, {}), scenario: 'full-flow', perSecond: 70, fractionOfBound: 0.7, cpu };
+    const target = judgeTargets([run([flow])]).find((candidate) => candidate.name === 'full flows, sqlite')!;
+    assert.equal(target.isMet, false);
+    assert.match(target.measured, /^70% \(70\/s of 100\/s, c=64\); at 80% mailotp could spend 1\.43 ms a flow beside its verification \(8\.2 ms on the KDF pool\) and spent 2\.8 ms$/);
+    const httpBound = judgeTargets([run([{ ...flow, bound: { name: 'http', perSecond: 100 } }])]).find((candidate) => candidate.name === 'full flows, sqlite')!;
+    assert.doesNotMatch(httpBound.measured, /could spend/);
   });
 });
