@@ -13,10 +13,10 @@ export interface ChunkedMail {
 export interface ChunkingSmtpServer {
   port: number;
   mails: ChunkedMail[];
-  /** Every BDAT and DATA command line, in order. */
-  dataCommands: string[];
   /** Every command line, in order. */
   commands: string[];
+  /** Of those, the BDAT and DATA lines. */
+  readonly dataCommands: string[];
   close(): Promise<void>;
 }
 
@@ -34,7 +34,6 @@ export interface ChunkingSmtpServer {
  */
 export async function startChunkingSmtpServer(options: { tls?: { key: string; cert: string } } = {}): Promise<ChunkingSmtpServer> {
   const mails: ChunkedMail[] = [];
-  const dataCommands: string[] = [];
   const commands: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -131,7 +130,6 @@ export async function startChunkingSmtpServer(options: { tls?: { key: string; ce
             reply('250 2.1.5 recipient ok');
           }
         } else if (verb === 'BDAT') {
-          dataCommands.push(line);
           const size = /^BDAT (\d+)( LAST)?$/i.exec(line);
           if (size) pending = { remaining: Number(size[1]), isLast: size[2] !== undefined };
           else {
@@ -140,7 +138,6 @@ export async function startChunkingSmtpServer(options: { tls?: { key: string; ce
           }
         } else if (verb === 'DATA') {
           // Not what a chunking client sends: answer at once, so such a client fails instead of hanging.
-          dataCommands.push(line);
           reply('503 5.5.1 this server takes BDAT');
           flush();
         } else if (verb === 'RSET') {
@@ -159,8 +156,10 @@ export async function startChunkingSmtpServer(options: { tls?: { key: string; ce
   return {
     port: (server.address() as AddressInfo).port,
     mails,
-    dataCommands,
     commands,
+    get dataCommands() {
+      return commands.filter((line) => ['BDAT', 'DATA'].includes(line.slice(0, 4).toUpperCase()));
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
