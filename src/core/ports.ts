@@ -7,7 +7,7 @@ import type { NewToken, Token, TokenFilter, TokenPage, TokenPatch } from './toke
 import type { NewUser, User, UserPatch, Realm, Resolver } from './users/user.js';
 import type { SmtpServer } from './settings/smtp-server.js';
 import type { AuditEvent } from './audit-event.js';
-import type { NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter, PendingOutboxCounts } from './delivery/outbox-entry.js';
+import type { HandOff, NewOutboxEntry, OutboxCounts, OutboxEntry, OutboxFilter, PendingOutboxCounts } from './delivery/outbox-entry.js';
 import type { DeliveryResult } from './delivery/deliver-outbox-entry.js';
 import type { StoredBucket } from './limits/bucket.js';
 
@@ -208,7 +208,7 @@ export interface OutboxReservation {
   owner: string;
   leaseExpiresAt: number;
   /** After the commit: these rows exist and are leased to us; send them now. Gives back unused room. */
-  deliver(entries: readonly OutboxEntry[]): void;
+  deliver(mails: readonly HandOff[]): void;
   /** Nothing was queued (a send limit refused, or the transaction failed): give the room back. */
   release(): void;
 }

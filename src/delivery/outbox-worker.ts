@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { deliverOutboxEntry, type DeliveryDeps, type DeliveryResult } from '../core/delivery/deliver-outbox-entry.js';
+import type { MailContent } from '../core/delivery/mail-content.js';
 import type { OutboxEntry } from '../core/delivery/outbox-entry.js';
 import type { OutboxReservation, OutboxSignal } from '../core/ports.js';
 
@@ -79,9 +80,9 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
   }
 
   /** One send, counted in `inFlight` by the caller; a store failure is reported, never thrown. */
-  async function send(entry: OutboxEntry): Promise<DeliveryResult | undefined> {
+  async function send(entry: OutboxEntry, content?: MailContent): Promise<DeliveryResult | undefined> {
     try {
-      const result = await deliverOutboxEntry(deps, entry);
+      const result = await deliverOutboxEntry(deps, entry, { content });
       options.onResult?.(result);
       return result;
     } catch (error) {
@@ -100,13 +101,13 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
     return {
       owner,
       leaseExpiresAt: nowMilliseconds + options.leaseMilliseconds,
-      deliver(entries) {
+      deliver(mails) {
         if (isSettled) return;
         isSettled = true;
-        const handed = entries.slice(0, count);
+        const handed = mails.slice(0, count);
         if (handed.length < count) endSends(count - handed.length);
-        for (const entry of handed) {
-          const sending = send(entry);
+        for (const { entry, content } of handed) {
+          const sending = send(entry, content);
           handOffs.add(sending);
           void sending.finally(() => handOffs.delete(sending));
         }
@@ -148,7 +149,7 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
       // the trigger rate under steady load. Hand-offs during a claim can overshoot batchSize by that much.
       const due = await deps.store.outbox.claimDue(owner, deps.clock.nowMilliseconds(), options.leaseMilliseconds, room);
       inFlight += due.length;
-      const batch = (await Promise.all(due.map(send))).filter((result): result is DeliveryResult => result !== undefined);
+      const batch = (await Promise.all(due.map((entry) => send(entry)))).filter((result): result is DeliveryResult => result !== undefined);
       results.push(...batch);
       if (due.length < room || isStopped) break;
     }

@@ -1,7 +1,7 @@
 import { triggeredAudit, type AuditRequest } from '../audit-event.js';
 import type { CoreDeps } from '../deps.js';
 import { deliverOutboxEntry, type DeliveryResult } from '../delivery/deliver-outbox-entry.js';
-import { sealMailContent } from '../delivery/mail-content.js';
+import { sealMailContent, type MailContent } from '../delivery/mail-content.js';
 import { queuedEntry, type NewOutboxEntry } from '../delivery/outbox-entry.js';
 import { sendLimitBuckets } from '../limits/send-limits.js';
 import { generateId, generateOtp, generateTransactionId } from '../otp/generate-otp.js';
@@ -79,6 +79,8 @@ interface Prepared {
   token: Token;
   challenge: NewChallenge;
   mail: NewOutboxEntry;
+  /** What `mail.sealedContent` seals, kept open for this process's own send (HandOff). */
+  content: MailContent;
 }
 
 /**
@@ -106,8 +108,10 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
       settings, token, user: context.user, realm: context.realm, otp, challengeId, transactionId, recipient,
       sender: settings.mailFrom, nowMilliseconds: now, expiresAt,
     });
+    const content = { subject: message.subject, text: message.text };
     return {
       token,
+      content,
       challenge: {
         id: challengeId, transactionId, tokenId: token.id, otpHash: deps.otpDigester.digest(challengeId, otp),
         createdAt: now, expiresAt, maxWrongCount: settings.maxWrongAnswersPerChallenge, deliveryState: 'queued',
@@ -115,7 +119,7 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
       mail: {
         id: challengeId, transactionId, tokenId: token.id, serial: token.serial, recipient,
         smtpIdentifier: token.info['email.identifier'] ?? '',
-        sealedContent: sealMailContent(deps.secretBox, { subject: message.subject, text: message.text }),
+        sealedContent: sealMailContent(deps.secretBox, content),
         // In sync mode the request itself sends: a worker poll between the commit and claimById would
         // otherwise take the mail, and the request would withdraw a challenge whose mail goes out anyway.
         // The worker still sends it after the claim's lease if this process dies before trying.
@@ -148,7 +152,7 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
   }
 
   if (settings.sendMode === 'async') {
-    if (reservation) reservation.deliver(prepared.map((entry) => queuedEntry(entry.mail)));
+    if (reservation) reservation.deliver(prepared.map(({ mail, content }) => ({ entry: queuedEntry(mail), content })));
     else if (prepared.length > 0) deps.outboxSignal.notify();
     const challenges = prepared.map(({ token }) => ({ serial: token.serial, transactionId, expiresAt, deliveryState: 'queued' as const }));
     return {
@@ -158,9 +162,9 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
   }
   const syncDeliveries: DeliveryResult[] = [];
   const outcomes = await Promise.all(
-    prepared.map(async ({ token, challenge }): Promise<TriggeredChallenge | undefined> => {
+    prepared.map(async ({ token, challenge, content }): Promise<TriggeredChallenge | undefined> => {
       const entry = await deps.store.outbox.claimById(challenge.id, `sync:${challenge.id}`, now, SYNC_CLAIM_MILLISECONDS);
-      const result = entry ? await deliverOutboxEntry(deps, entry, true) : undefined;
+      const result = entry ? await deliverOutboxEntry(deps, entry, { isLastChance: true, content }) : undefined;
       if (result) syncDeliveries.push(result);
       if (result?.state === 'sent') return { serial: token.serial, transactionId, expiresAt, deliveryState: 'sent' };
       // The user never got this code: withdraw the challenge so nothing can answer it.

@@ -118,7 +118,7 @@ describe('deliverOutboxEntry()', () => {
 
   it('fails instead of deferring on the last chance (the synchronous mode)', async () => {
     mailer.behaviour.set('a.example', 'transient');
-    const result = await deliverOutboxEntry(deps, await queueMail(deps, 'm1', 'a'), true);
+    const result = await deliverOutboxEntry(deps, await queueMail(deps, 'm1', 'a'), { isLastChance: true });
     assert.equal(result.state, 'failed');
     assert.equal(row(deps, 'm1').state, 'failed');
     assert.equal(row(deps, 'm1').sealedContent, '');
@@ -184,6 +184,21 @@ describe('deliverOutboxEntry()', () => {
     assert.equal(result?.state, 'sent');
     assert.deepEqual(mailer.attempts.map((attempt) => attempt.message.messageId), ['<m1@example.org>', '<m1@example.org>']);
     assert.deepEqual(await dispatchDueMail(deps, options), []);
+  });
+
+  it('sends the subject and text it is handed as they are, without opening the sealed copy (a hand-off)', async () => {
+    const entry = await queueMail(deps, 'm1', 'a');
+    const open = deps.secretBox.open.bind(deps.secretBox);
+    let opened = 0;
+    deps.secretBox.open = (sealed) => {
+      opened += 1;
+      return open(sealed);
+    };
+    const result = await deliverOutboxEntry(deps, entry, { content: { subject: 'Handed over', text: 'code 654321' } });
+    assert.equal(result.state, 'sent');
+    assert.equal(opened, 0);
+    assert.deepEqual([mailer.attempts[0]?.message.subject, mailer.attempts[0]?.message.text], ['Handed over', 'code 654321']);
+    assert.equal(row(deps, 'm1').sealedContent, '', 'delivered: the sealed copy is erased all the same');
   });
 
   it('reports the latency from commit to acceptance', async () => {

@@ -28,13 +28,22 @@ function describeFailure(error: unknown): { text: string; isRetryable: boolean }
   return { text: 'unexpected mailer failure', isRetryable: true };
 }
 
+export interface DeliveryOptions {
+  /** The synchronous mode: any failure is a final one. */
+  isLastChance?: boolean;
+  /**
+   * The mail's subject and text, when the caller rendered them a moment ago (a hand-off, or the
+   * synchronous mode's own send): used as they are, not opened again from `entry.sealedContent`.
+   */
+  content?: MailContent;
+}
+
 /**
  * One delivery attempt: every configured SMTP server in order (failover) until one accepts. A transient
  * failure (network, timeout, 4xx) is retried later with backoff while the challenge is alive; a
- * permanent one (5xx, refused credentials or certificate) is not. `isLastChance` (the synchronous mode)
- * turns any failure into a final one.
+ * permanent one (5xx, refused credentials or certificate) is not.
  */
-export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry, isLastChance = false): Promise<DeliveryResult> {
+export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry, { isLastChance = false, content: given }: DeliveryOptions = {}): Promise<DeliveryResult> {
   const now = deps.clock.nowMilliseconds();
   const fail = async (error: string, attempts = entry.attempts): Promise<DeliveryResult> => {
     await deps.store.outbox.markFailed(entry.id, error, deps.clock.nowMilliseconds(), attempts);
@@ -43,7 +52,7 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
   if (entry.expiresAt <= now) return fail('challenge expired before delivery');
   let content: MailContent;
   try {
-    content = openMailContent(deps.secretBox, entry.sealedContent);
+    content = given ?? openMailContent(deps.secretBox, entry.sealedContent);
   } catch {
     return fail('content cannot be opened (another master key?)');
   }

@@ -1,4 +1,5 @@
 import type { DeliveryState } from '../challenges/challenge.js';
+import type { MailContent } from './mail-content.js';
 
 /**
  * One OTP mail waiting in (or gone through) the durable outbox. It is written in the same transaction as
@@ -31,6 +32,17 @@ export interface OutboxEntry {
 
 /** A mail as queued: unleased for any node's worker to claim, or leased at once to the local one (a hand-off). */
 export type NewOutboxEntry = Omit<OutboxEntry, 'state' | 'attempts' | 'lastError' | 'sentAt'>;
+
+/**
+ * A mail handed to the local dispatcher right after its commit (OutboxReservation.deliver): the stored row,
+ * and its subject and text as they were rendered a moment before. The sender takes them as they are
+ * instead of opening the sealed copy just made from them (an AES-GCM decryption and a JSON parse on the
+ * path of every login); the sealed copy is what a crash, a retry or another node falls back on.
+ */
+export interface HandOff {
+  entry: OutboxEntry;
+  content: MailContent;
+}
 
 /** The row a NewOutboxEntry becomes. */
 export function queuedEntry(entry: NewOutboxEntry): OutboxEntry {

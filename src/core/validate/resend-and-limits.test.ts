@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { createFakeDeps, type FakeDeps } from '../../../test/support/fake-ports.js';
 import { dispatchDueMail } from '../../../test/support/dispatch-due-mail.js';
 import type { AuditRequest } from '../audit-event.js';
-import type { OutboxEntry } from '../delivery/outbox-entry.js';
+import { openMailContent } from '../delivery/mail-content.js';
+import type { HandOff } from '../delivery/outbox-entry.js';
 import type { OutboxReservation } from '../ports.js';
 import { updateSettings } from '../settings/system-settings.js';
 import { enrolToken } from '../tokens/token-service.js';
@@ -175,14 +176,14 @@ describe('failcounter_clear_timeout', () => {
 describe('hand-off to the local dispatcher (OutboxSignal.reserve)', () => {
   /** A dispatcher with room for `room` mails that records what it is given. */
   function attachDispatcher(deps: FakeDeps, room: number) {
-    const seen = { reserved: 0, released: 0, delivered: [] as OutboxEntry[] };
+    const seen = { reserved: 0, released: 0, delivered: [] as HandOff[] };
     deps.outboxSignal.reserve = (count, now): OutboxReservation | undefined => {
       if (count > room) return undefined;
       seen.reserved += count;
       return {
         owner: 'node-a:1:x',
         leaseExpiresAt: now + 60_000,
-        deliver: (entries) => void seen.delivered.push(...entries),
+        deliver: (mails) => void seen.delivered.push(...mails),
         release: () => void (seen.released += count),
       };
     };
@@ -198,7 +199,8 @@ describe('hand-off to the local dispatcher (OutboxSignal.reserve)', () => {
     assert.equal(world.deps.outboxSignal.notifications, 0);
     const [stored] = await world.deps.store.outbox.list({ limit: 10 });
     assert.deepEqual({ owner: stored!.leaseOwner, until: stored!.leaseExpiresAt, id: stored!.transactionId }, { owner: 'node-a:1:x', until: world.deps.clock.nowMilliseconds() + 60_000, id: transactionId });
-    assert.deepEqual(seen.delivered[0], stored, 'the handed-over entry is the stored row');
+    assert.deepEqual(seen.delivered[0]?.entry, stored, 'the handed-over entry is the stored row');
+    assert.deepEqual(seen.delivered[0]?.content, openMailContent(world.deps.secretBox, stored!.sealedContent), 'with the content it seals, still open');
     // Nobody else can claim it while the lease runs.
     assert.deepEqual(await world.deps.store.outbox.claimDue('node-b', world.deps.clock.nowMilliseconds(), 60_000, 10), []);
   });
