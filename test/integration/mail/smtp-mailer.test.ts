@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
+import nodemailer from 'nodemailer';
 import { OtpError } from '../../../src/core/errors.js';
 import type { Mailer, MailMessage, SmtpSettings } from '../../../src/core/ports.js';
+import { buildRawMessage } from '../../../src/mail/raw-message.js';
 import { createSmtpMailer, describeSmtpFailure } from '../../../src/mail/smtp-mailer.js';
 import { startChunkingSmtpServer } from '../../support/chunking-smtp-server.js';
 import { startSilentTcpServer, unusedPort } from '../../support/raw-tcp.js';
@@ -425,6 +427,36 @@ describe('SMTP mailer on the wire', () => {
       assert.match(message, /\r\n\.a line with a dot\r\nYour code is 777\d+\.\r\n$/);
     });
     assert.ok(server.dataCommands.every((command) => command.startsWith('BDAT ')), JSON.stringify(server.dataCommands));
+  });
+
+  it('hands a plain-text mail to the transport as the bytes buildRawMessage made, and composes an HTML mail with nodemailer', async () => {
+    const server = await startChunkingSmtpServer();
+    const mailer = createSmtpMailer({ isPooled: true, maxConnectionsPerServer: 1 });
+    const mailerPrototype = Object.getPrototypeOf(nodemailer.createTransport({ jsonTransport: true })) as { sendMail: (...args: unknown[]) => unknown };
+    const sendMail = mailerPrototype.sendMail;
+    let composed = 0;
+    mailerPrototype.sendMail = function (this: unknown, ...args: unknown[]) {
+      composed += 1;
+      return sendMail.apply(this, args);
+    };
+    const plain = messageTo('xia@example.test');
+    try {
+      await mailer.send(settingsFor(server.port), plain);
+      assert.equal(composed, 0, 'no MailMessage, plugins or MIME tree for a message built already');
+      await mailer.send(settingsFor(server.port), { ...messageTo('yan@example.test'), html: '<p>Your code is 1234</p>' });
+      assert.equal(composed, 1, 'what buildRawMessage does not build goes through sendMail');
+    } finally {
+      mailerPrototype.sendMail = sendMail;
+      await mailer.close();
+      await server.close();
+    }
+    const withoutDate = (message: string): string => message.replace(/^Date: .*\r\n/m, '');
+    const expected = buildRawMessage(plain, plain.to, new Date())!;
+    assert.deepEqual(
+      { from: server.mails[0]?.from, to: server.mails[0]?.to, message: withoutDate(server.mails[0]!.message.toString()) },
+      { from: expected.envelope.from, to: expected.envelope.to, message: withoutDate(expected.raw) },
+    );
+    assert.match(server.mails[1]!.message.toString(), /text\/html/);
   });
 
   it('sends the message as one BDAT chunk over STARTTLS too, mail after mail', async () => {
