@@ -136,7 +136,7 @@ interface TransportMail {
  * their headers and stream them through newline transforms, only for the mailer to gather them into one
  * buffer again (envelope-pipelining.ts). Handed to the transport directly, the bytes, the envelope and the
  * Message-ID are the ones sendMail would have sent. With the hand-off of the mail's open content
- * (HandOff, outbox-entry.ts) that took 0.15-0.4 ms off the event loop's 2.0-2.1 ms a full flow at 16
+ * (HandOff, outbox-entry.ts) that took 0.1-0.4 ms off the event loop's 1.9-2.3 ms a full flow at 16
  * concurrent flows beside the default KDF (scratch A/B rounds on the 08:54 run's VM; docs/performance.md).
  */
 export function transportMail(prebuilt: RawMessage, messageId: string): TransportMail {
