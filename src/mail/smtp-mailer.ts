@@ -139,7 +139,7 @@ interface TransportMail {
  * (HandOff, outbox-entry.ts) that took 0.1-0.4 ms off the event loop's 1.9-2.3 ms a full flow at 16
  * concurrent flows beside the default KDF (scratch A/B rounds on the 08:54 run's VM; docs/performance.md).
  */
-export function transportMail(prebuilt: RawMessage, messageId: string): TransportMail {
+function transportMail(prebuilt: RawMessage, messageId: string): TransportMail {
   const bytes = Buffer.from(prebuilt.raw);
   return {
     data: {},
@@ -152,14 +152,19 @@ export function transportMail(prebuilt: RawMessage, messageId: string): Transpor
   };
 }
 
-/** Sends through the transport nodemailer's Mailer wraps; a pool already closed refuses at once instead of never answering. */
+/** The transport nodemailer's Mailer wraps, as its `send` takes a TransportMail. */
+interface MailTransport {
+  send(mail: TransportMail, callback: (error: Error | null) => void): unknown;
+}
+
+/**
+ * Sends through the transport itself. Its pool refuses a mail only once closed, and it is closed only by
+ * closeEntry, which never runs between acquire() and this call (both happen before send()'s first await).
+ */
 function sendThroughTransport(transport: Transporter, mail: TransportMail): Promise<void> {
+  const transporter = transport.transporter as unknown as MailTransport;
   return new Promise((resolve, reject) => {
-    const isQueued = (transport.transporter.send as unknown as (mail: TransportMail, callback: (error: Error | null) => void) => boolean | undefined)(
-      mail,
-      (error) => (error ? reject(error) : resolve()),
-    );
-    if (isQueued === false) reject(Object.assign(new Error('the SMTP connection pool is closed'), { code: 'ECONNECTION' }));
+    transporter.send(mail, (error) => (error ? reject(error) : resolve()));
   });
 }
 
