@@ -158,8 +158,13 @@ export function canonicalMessage(message: Buffer): Buffer {
  */
 function readMessage(message: unknown, callback: (error: Error | null, body?: Buffer) => void): void {
   // A string or Buffer a tick later, as a stream could not be read sooner: nodemailer's callers do not
-  // expect `send` to call back before it returns.
-  if (typeof message === 'string' || Buffer.isBuffer(message)) {
+  // expect `send` to call back before it returns. A Buffer (smtp-mailer.ts hands every prebuilt message as
+  // one) is used as it is, not copied: nothing here writes into it (canonicalMessage makes a new one).
+  if (Buffer.isBuffer(message)) {
+    process.nextTick(callback, null, message);
+    return;
+  }
+  if (typeof message === 'string') {
     process.nextTick(callback, null, Buffer.from(message));
     return;
   }
