@@ -83,7 +83,7 @@ describe('two mailotp processes on one PostgreSQL database', { skip }, () => {
     const migrations = await queryDatabase<{ name: string; count: string }>(cluster, 'SELECT name, count(*) AS count FROM mailotp_migration GROUP BY name ORDER BY name');
     assert.deepEqual(
       migrations.map((row) => [row.name, Number(row.count)]),
-      [['0001-initial', 1], ['0002-default-realm', 1], ['0003-outbox-and-rate-limits', 1], ['0004-outbox-cleanup-index', 1], ['0005-challenge-expiry-index', 1], ['0006-delivery-state-trigger', 1]],
+      [['0001-initial', 1], ['0002-default-realm', 1], ['0003-outbox-and-rate-limits', 1], ['0004-outbox-cleanup-index', 1], ['0005-challenge-expiry-index', 1], ['0006-delivery-state-trigger', 1], ['0007-pending-outbox-index', 1]],
     );
     const realms = await queryDatabase<{ count: string }>(cluster, 'SELECT count(*) AS count FROM realm');
     assert.equal(Number(realms[0]!.count), 1, 'the default realm was created twice');

@@ -58,13 +58,13 @@ for (const database of DATABASES) {
       await db.deleteFrom('outbox').where('id', 'like', 'count-%').execute();
       if (database === 'sqlite') {
         const plan = await sql<{ detail: string }>`explain query plan select state, count(*) from outbox where state in ('queued', 'deferred') group by state`.execute(db);
-        assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /SEARCH outbox USING (COVERING )?INDEX outbox_(due|finished)_index \(state=\?\)/);
+        assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /SEARCH outbox USING COVERING INDEX outbox_due_index \(state=\?\)/);
       }
     });
 
-    it('finds what to delete through the (state, created_at) index, not by walking every finished row', { skip: database !== 'sqlite' && 'SQLite plan' }, async () => {
+    it('finds what to delete oldest first through the created_at index, not by walking every finished row', { skip: database !== 'sqlite' && 'SQLite plan' }, async () => {
       const plan = await sql<{ detail: string }>`explain query plan select id from outbox where state in ('sent', 'failed') and created_at < ${t.clock.nowMilliseconds()} limit 1000`.execute(t.composed.database.db);
-      assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /outbox_finished_index \(state=\? AND created_at<\?\)/);
+      assert.match(plan.rows.map((entry) => entry.detail).join(' | '), /SEARCH outbox USING INDEX outbox_created_index \(created_at<\?\)/);
     });
   });
 }
