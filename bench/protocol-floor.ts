@@ -6,7 +6,7 @@ import { round } from './latency.js';
 import type { KdfCeiling } from './limits.js';
 import { closedLoop } from './load.js';
 import type { Mailbox } from './mailbox.js';
-import { fullFlow, PIN, userPicker } from './scenarios.js';
+import { fullFlow, kdfRateDuring, PIN, userPicker } from './scenarios.js';
 import type { BenchSettings } from './settings.js';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 
@@ -18,7 +18,9 @@ export interface ProtocolFloorLevel {
   errors: number;
   /** The KDF ceiling just before and just after the level, as for mailotp's KDF-bound levels. */
   kdfCeilingBeside: { beforePerSecond: number; afterPerSecond: number };
-  /** perSecond ÷ the better of the two ceilings. */
+  /** The rate the floor's own KDF pool implied during the level (kdfRateDuring), where it could be read. */
+  kdfRateDuringPerSecond?: number;
+  /** perSecond ÷ the best of those, as for mailotp's levels (kdfCeilingFor). */
   fractionOfKdf: number;
   cpu: LevelCpu | undefined;
 }
@@ -58,17 +60,20 @@ export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mai
       const loop = await flows(concurrency, settings.levelDurationMs);
       const cpu = cpuMeter.since(cpuStart, loop.completed);
       const after = (await kdfCeiling.measure()).perSecond;
+      const during = kdfRateDuring(cpu, 1, settings.cores);
+      const ceiling = Math.max(before, after, during ?? 0);
       const level: ProtocolFloorLevel = {
         concurrency,
         perSecond: loop.perSecond,
         completed: loop.completed,
         errors: loop.errors,
         kdfCeilingBeside: { beforePerSecond: before, afterPerSecond: after },
-        fractionOfKdf: round(loop.perSecond / Math.max(before, after), 3),
+        ...(during === undefined ? {} : { kdfRateDuringPerSecond: during }),
+        fractionOfKdf: round(loop.perSecond / ceiling, 3),
         cpu,
       };
       levels.push(level);
-      log(`  protocol floor c=${concurrency}: ${level.perSecond} flows/s (${Math.round(level.fractionOfKdf * 100)}% of KDF ${Math.max(before, after)}/s)${level.errors ? `, ${level.errors} errors` : ''}` +
+      log(`  protocol floor c=${concurrency}: ${level.perSecond} flows/s (${Math.round(level.fractionOfKdf * 100)}% of KDF ${ceiling}/s)${level.errors ? `, ${level.errors} errors` : ''}` +
         `${cpu ? `; CPU/flow ms: main ${cpu.serverMainThreadMs} (${cpu.serverMainWakeUps} wake-ups) + ${cpu.serverOtherThreadsMs} other (KDF pool ${cpu.serverKdfPoolMs}), driver and sink ${cpu.driverMs}` : ''}`);
     }
   } finally {

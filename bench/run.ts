@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     await canary.stop();
   }
   for (const result of runs.flatMap((run) => run.results)) {
-    result.bound = boundFor(result.scenario, result.database, result.concurrency || 1, limits, kdfCeilingFor(result, limits));
+    result.bound = boundFor(result.scenario, result.database, result.concurrency || 1, limits, kdfCeilingFor(result, limits, settings.cores));
     result.fractionOfBound = round(result.perSecond / result.bound.perSecond, 3);
   }
   const report: BenchReport = {
