@@ -10,3 +10,6 @@ export const PENDING_STATES: readonly DeliveryState[] = Object.freeze(['queued',
  * statement is planned: with `in (?, ?)` the claim of due mails scanned the whole outbox.
  */
 export const PENDING: readonly RawBuilder<DeliveryState>[] = Object.freeze(PENDING_STATES.map((state) => sql.lit(state)));
+
+/** A failed mail, as a literal for the partial outbox_failed_index (migration 0007). */
+export const FAILED: RawBuilder<DeliveryState> = sql.lit('failed');

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { migrateTo, migrateToLatest } from '../../../src/store/migrations/index.js';
 import { openDatabase, type OpenDatabase } from '../../../src/store/open-database.js';
-import { PENDING } from '../../../src/store/outbox-states.js';
+import { FAILED, PENDING } from '../../../src/store/outbox-states.js';
 import { createOutboxRepository } from '../../../src/store/outbox-repository.js';
 import type { Database, OutboxRow } from '../../../src/store/schema.js';
 import { createTestDatabase, DATABASES, type TestDatabase } from '../../support/databases.js';
@@ -57,12 +57,16 @@ for (const kind of DATABASES) {
       assert.equal(indexes.has('outbox_finished_index'), false, 'the (state, created_at) index is gone');
       assert.ok(indexes.has('outbox_created_index'), 'the cleanup walks created_at');
       assert.match(indexes.get('outbox_due_index') ?? '', /\bwhere\b.*\bstate\b.*'queued'.*'deferred'/i, 'the state index is partial');
+      assert.match(indexes.get('outbox_failed_index') ?? '', /\bwhere\b.*\bstate\b.*'failed'/i, 'failed mails have a partial index of their own');
       const kept = await db.selectFrom('outbox').selectAll().orderBy('id').execute();
       assert.deepEqual(kept.map((entry) => [entry.id, entry.state, Number(entry.created_at)]), rows.map((entry) => [entry.id, entry.state, entry.created_at]).sort());
 
       const outbox = createOutboxRepository(db, opened.dialect);
       assert.deepEqual(await outbox.countPending(), { queued: 1, deferred: 1 });
       assert.deepEqual(await outbox.countByState(), { queued: 1, deferred: 1, sent: 1, failed: 1 });
+      assert.deepEqual((await outbox.list({ state: 'failed', limit: 10 })).map((entry) => entry.id), ['f']);
+      assert.deepEqual((await outbox.list({ state: 'deferred', limit: 10 })).map((entry) => entry.id), ['d']);
+      assert.deepEqual((await outbox.list({ state: 'sent', limit: 10 })).map((entry) => entry.id), ['s']);
       assert.deepEqual((await outbox.claimDue('node-a', NOW, 30_000, 10)).map((entry) => entry.id).sort(), ['d', 'q'], 'due mails are still found');
       assert.equal(await outbox.deleteFinishedBefore(NOW), 2, 'the sent and the failed mail, not those still to send');
       assert.deepEqual((await db.selectFrom('outbox').select('id').orderBy('id').execute()).map((entry) => entry.id), ['d', 'q']);
@@ -77,6 +81,8 @@ for (const kind of DATABASES) {
       // Why PENDING is literals: as bound parameters SQLite cannot tell the query matches the index.
       const bound = db.selectFrom('outbox').select('id').where('state', 'in', ['queued', 'deferred']).where('next_attempt_at', '<=', NOW).compile();
       assert.match(await plan(db, bound), /SCAN outbox/);
+      const failed = db.selectFrom('outbox').selectAll().where('state', '=', 'failed').where('state', '=', FAILED).orderBy('created_at', 'desc').limit(50).compile();
+      assert.match(await plan(db, failed), /SCAN outbox USING INDEX outbox_failed_index/, 'the admin list of failed mails, newest first, without a sort');
       const cleanup = db.selectFrom('outbox').select('id').where('state', 'in', ['sent', 'failed']).where('created_at', '<', NOW).limit(1000).compile();
       assert.match(await plan(db, cleanup), /SEARCH outbox USING INDEX outbox_created_index \(created_at<\?\)/);
     });
