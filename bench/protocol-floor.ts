@@ -3,10 +3,10 @@ import { nextMessage, stopChild } from './child-process.js';
 import { CpuMeter, type LevelCpu } from './cpu-usage.js';
 import { HttpClient } from './http-client.js';
 import { round } from './latency.js';
-import type { KdfCeiling } from './limits.js';
+import type { KdfCeiling, Limits } from './limits.js';
 import { closedLoop } from './load.js';
 import type { Mailbox } from './mailbox.js';
-import { fullFlow, kdfRateDuring, PIN, userPicker } from './scenarios.js';
+import { fullFlow, kdfCeilingFor, kdfRateDuring, PIN, userPicker } from './scenarios.js';
 import type { BenchSettings } from './settings.js';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 
@@ -27,11 +27,11 @@ export interface ProtocolFloorLevel {
 
 /**
  * What full flows can reach on this machine with mailotp's parts and none of its state: the floor server
- * gets the same warm-up as mailotp, then each level's closed loop, held against the KDF ceiling measured
- * beside it. Users are picked as for mailotp (userPicker), so no two flows in flight wait for mail to
- * one address.
+ * gets the same warm-up as mailotp, then each level's closed loop, held against the KDF ceilings measured
+ * beside it and the rate its own KDF pool implies, by mailotp's rule (kdfCeilingFor). Users are picked as
+ * for mailotp (userPicker), so no two flows in flight wait for mail to one address.
  */
-export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mailbox, kdfCeiling: KdfCeiling, log: (line: string) => void): Promise<ProtocolFloorLevel[]> {
+export async function measureProtocolFloor(settings: BenchSettings, limits: Limits, mailbox: Mailbox, kdfCeiling: KdfCeiling, log: (line: string) => void): Promise<ProtocolFloorLevel[]> {
   const { kdf } = settings;
   const child = fork(new URL('./floor-launch.cjs', import.meta.url).pathname, [kdf.memoryKiB, kdf.iterations, kdf.parallelism, mailbox.port, PIN].map(String), {
     execArgv: [...SERVER_NODE_FLAGS],
@@ -60,14 +60,15 @@ export async function measureProtocolFloor(settings: BenchSettings, mailbox: Mai
       const loop = await flows(concurrency, settings.levelDurationMs);
       const cpu = cpuMeter.since(cpuStart, loop.completed);
       const after = (await kdfCeiling.measure()).perSecond;
+      const kdfCeilingBeside = { beforePerSecond: before, afterPerSecond: after };
       const during = kdfRateDuring(cpu, 1, settings.cores);
-      const ceiling = Math.max(before, after, during ?? 0);
+      const ceiling = kdfCeilingFor({ scenario: 'full-flow', kdfCeilingBeside, cpu }, limits, settings.cores);
       const level: ProtocolFloorLevel = {
         concurrency,
         perSecond: loop.perSecond,
         completed: loop.completed,
         errors: loop.errors,
-        kdfCeilingBeside: { beforePerSecond: before, afterPerSecond: after },
+        kdfCeilingBeside,
         ...(during === undefined ? {} : { kdfRateDuringPerSecond: during }),
         fractionOfKdf: round(loop.perSecond / ceiling, 3),
         cpu,

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     const mailbox = await Mailbox.start();
     try {
       log('protocol floor (mailotp\'s HTTP framework, KDF and mailer; no state):');
-      limits.protocolFloor = await measureProtocolFloor(settings, mailbox, kdfCeiling, log);
+      limits.protocolFloor = await measureProtocolFloor(settings, limits, mailbox, kdfCeiling, log);
       for (const database of settings.databases) {
         log(`${database}:`);
         runs.push(await benchDatabase(database, settings, mailbox, limits, log, async () => (await kdfCeiling.measure()).perSecond, canary));

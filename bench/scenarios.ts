@@ -211,8 +211,7 @@ export function kdfRateDuring(cpu: LevelCpu | undefined, kdfRunsPerOp: number, c
 export function kdfCeilingFor(result: Pick<LevelResult, 'kdfCeilingBeside' | 'cpu' | 'scenario'>, limits: Limits, cores: number): number {
   const beside = result.kdfCeilingBeside;
   const measured = beside ? Math.max(beside.beforePerSecond, beside.afterPerSecond) : limits.kdf.perSecond;
-  const during = kdfRateDuring(result.cpu, COSTS[result.scenario].kdf, cores);
-  return during === undefined ? measured : Math.max(measured, during);
+  return Math.max(measured, kdfRateDuring(result.cpu, COSTS[result.scenario].kdf, cores) ?? 0);
 }
 
 /** One gauge of a Prometheus exposition, in the unit it is exposed in. */
