@@ -1,56 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import type { PageReporting } from '../src/system/page-reporting.js';
 
-/** virtio's device id of a memory balloon, and the balloon's feature bit for free page reporting (virtio 1.2, 5.5.3). */
-const VIRTIO_ID_BALLOON = 0x0005;
-const VIRTIO_BALLOON_F_REPORTING = 5;
-
-/**
- * Whether this (virtual) machine hands the memory it frees back to its host. With free page reporting the
- * guest's balloon driver reports free blocks, the host discards them, and the next use of such a page
- * makes the host fault it in again. On the benchmark's VM that stalled the event loop for 16-48 ms now and
- * then, even at one request at a time, and not with reporting held off (docs/deployment.md), so a run says
- * whether it was on.
- */
-export interface PageReporting {
-  /** A balloon device that negotiated free page reporting is present. */
-  isActive: boolean;
-  /** The smallest free block reported, as a page order (2^order pages), where the kernel can report. */
-  order?: number;
-  /** KiB reported since boot, where the kernel counts them (not every kernel does). */
-  reportedKiB?: number;
-}
-
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-function readInteger(path: string): number | undefined {
-  const text = readText(path);
-  return text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined;
-}
-
-/** Reads it from sysfs (`sysfs` is for tests); a machine without any of it reads as not active. */
-export function readPageReporting(sysfs = '/sys'): PageReporting {
-  const devices = join(sysfs, 'bus/virtio/devices');
-  let names: string[] = [];
-  try {
-    names = readdirSync(devices);
-  } catch {
-    // not a virtio guest
-  }
-  // `features` is one character per feature bit, bit 0 first.
-  const isActive = names.some((name) => {
-    const id = readText(join(devices, name, 'device'));
-    return id !== undefined && Number.parseInt(id, 16) === VIRTIO_ID_BALLOON && readText(join(devices, name, 'features'))?.charAt(VIRTIO_BALLOON_F_REPORTING) === '1';
-  });
-  const parameters = join(sysfs, 'module/page_reporting/parameters');
-  return { isActive, order: readInteger(join(parameters, 'page_reporting_order')), reportedKiB: readInteger(join(parameters, 'reported_kib')) };
-}
+// The benchmark reports it with every run; the server reads it too, at start (src/main.ts).
+export { readPageReporting, type PageReporting } from '../src/system/page-reporting.js';
 
 /** MiB reported between two readings, when the kernel counts them. */
 export function reportedMiBBetween(before: PageReporting, after: PageReporting): number | undefined {

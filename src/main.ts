@@ -3,6 +3,7 @@ import { addAdmin } from './core/admins/admin-service.js';
 import { isOtpError } from './core/errors.js';
 import { describeConfig, loadConfig } from './config/load-config.js';
 import { composeApp, composeDeps } from './compose.js';
+import { FRESH_MEMORY_PAGE_FAULTS, pageFaultsPerHash, readPageReporting } from './system/page-reporting.js';
 
 export interface Startup {
   /** Thread-pool threads src/launch.cts moved below the event loop; undefined when started without it. */
@@ -24,6 +25,17 @@ async function main(startup: Startup): Promise<void> {
   else if (startup.loweredThreads === undefined) log.warn('started without dist/src/launch.cjs: the thread pool has its default size and runs at the event loop\'s priority');
   else if (startup.loweredThreads > 0 && startup.idleThreads === 0) log.info({ threads: startup.loweredThreads }, 'thread pool runs at nice 10 only: chrt (util-linux) is missing or SCHED_IDLE was refused, so the event loop can wait for a PIN check\'s time slice');
   else log.debug({ threads: startup.loweredThreads, idleThreads: startup.idleThreads }, 'thread pool runs below the event loop');
+  if (readPageReporting().isActive) {
+    // Two throwaway hashes before the server takes requests: on such a VM a check that maps fresh memory
+    // is slowed by the host at a light load, and the operator can choose a setting whose memory is kept.
+    const pageFaults = await pageFaultsPerHash(() => composed.deps.pinHasher.hash('page-fault probe'));
+    if (pageFaults >= FRESH_MEMORY_PAGE_FAULTS) {
+      log.warn(
+        { kdf: `argon2id m=${config.kdfMemoryKiB}KiB t=${config.kdfIterations}`, pageFaultsPerCheck: pageFaults },
+        'this VM hands the memory it frees back to its host (free page reporting), and every PIN check maps fresh memory: at a light load PIN checks can take several times as long, and the event loop can stall. Turn reporting off, or set MAILOTP_KDF_MEMORY_KIB=12288 and MAILOTP_KDF_ITERATIONS=3 (an equal defence per OWASP, whose memory is kept): docs/deployment.md',
+      );
+    }
+  }
   if (composed.isNewKey) log.warn({ dataDir: config.dataDir }, 'created a new master key file; back it up, and give every cluster node the same one');
   if (config.adminUser && config.adminPassword) {
     const isCreated = await addAdmin(composed.deps, config.adminUser, config.adminPassword);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
+import { readPageReporting } from '../../src/system/page-reporting.js';
 import { SCHED_IDLE, SCHED_OTHER } from '../../src/system/thread-priority.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { postForm, startServerProcess, type ServerProcess } from '../support/server-process.js';
@@ -123,6 +124,41 @@ describe('a preload that starts the thread pool before the launcher', { skip: pr
     const server = await startServerProcess({ NODE_OPTIONS: `--import ${pathToFileURL(join(dir, 'preload.mjs')).href}` }, dir);
     try {
       assert.match(server.output(), /the thread pool was already running when dist\/src\/launch\.cjs started/);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const PAGE_REPORTING_HINT = /"pageFaultsPerCheck":\d+,"msg":"this VM hands the memory it frees back to its host \(free page reporting\)/;
+
+describe('on a VM that hands the memory it frees back to its host (free page reporting)', () => {
+  // Whether this machine reports is read as the server reads it: each case below asserts for the machine it runs on.
+  const isReporting = readPageReporting().isActive;
+
+  it(isReporting ? 'warns at start that the default PIN checks map fresh memory, with the settings to change' : 'says nothing of it where the machine does not report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-reporting-'));
+    const server = await startServerProcess({}, dir);
+    try {
+      if (isReporting) {
+        assert.match(server.output(), PAGE_REPORTING_HINT);
+        assert.match(server.output(), /"kdf":"argon2id m=19456KiB t=2".*MAILOTP_KDF_MEMORY_KIB=12288 and MAILOTP_KDF_ITERATIONS=3/);
+      } else {
+        assert.doesNotMatch(server.output(), /free page reporting/);
+      }
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('does not warn with OWASP\'s m=12 MiB, t=3, whose memory the library keeps', { skip: !isReporting && 'this machine does not report free pages' }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-reporting-'));
+    const server = await startServerProcess({ MAILOTP_KDF_MEMORY_KIB: '12288', MAILOTP_KDF_ITERATIONS: '3' }, dir);
+    try {
+      assert.match(server.output(), /Server listening at/);
+      assert.doesNotMatch(server.output(), /free page reporting/);
     } finally {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
