@@ -26,7 +26,7 @@ async function main(startup: Startup): Promise<void> {
   else if (startup.loweredThreads > 0 && startup.idleThreads === 0) log.info({ threads: startup.loweredThreads }, 'thread pool runs at nice 10 only: chrt (util-linux) is missing or SCHED_IDLE was refused, so the event loop can wait for a PIN check\'s time slice');
   else log.debug({ threads: startup.loweredThreads, idleThreads: startup.idleThreads }, 'thread pool runs below the event loop');
   if (readPageReporting().isActive) {
-    // Two throwaway hashes before the server takes requests: on such a VM a check that maps fresh memory
+    // Three throwaway hashes before the server takes requests: on such a VM a check that maps fresh memory
     // is slowed by the host at a light load, and the operator can choose a setting whose memory is kept.
     const pageFaults = await pageFaultsPerHash(() => composed.deps.pinHasher.hash('page-fault probe'));
     if (pageFaults >= FRESH_MEMORY_PAGE_FAULTS) {
