@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { addAdmin } from './core/admins/admin-service.js';
 import { isOtpError } from './core/errors.js';
-import { describeConfig, loadConfig } from './config/load-config.js';
+import { describeConfig, kdfSetting, loadConfig } from './config/load-config.js';
 import { composeApp, composeDeps } from './compose.js';
 import { FRESH_MEMORY_PAGE_FAULTS, pageFaultsPerHash, readPageReporting } from './system/page-reporting.js';
 
@@ -31,7 +31,7 @@ async function main(startup: Startup): Promise<void> {
     const pageFaults = await pageFaultsPerHash(() => composed.deps.pinHasher.hash('page-fault probe'));
     if (pageFaults >= FRESH_MEMORY_PAGE_FAULTS) {
       log.warn(
-        { kdf: `argon2id m=${config.kdfMemoryKiB}KiB t=${config.kdfIterations}`, pageFaultsPerCheck: pageFaults },
+        { kdf: kdfSetting(config), pageFaultsPerCheck: pageFaults },
         'this VM hands the memory it frees back to its host (free page reporting), and every PIN check maps fresh memory: at a light load PIN checks can take several times as long, and the event loop can stall. Turn reporting off, or set MAILOTP_KDF_MEMORY_KIB=12288 and MAILOTP_KDF_ITERATIONS=3 (an equal defence per OWASP, whose memory is kept): docs/deployment.md',
       );
     }

@@ -113,6 +113,11 @@ export function loadConfig(env: Environment): Readonly<Config> {
   return deepFreeze(config);
 }
 
+/** The PIN KDF's setting as the logs name it: the startup summary and the start-up page-fault warning. */
+export function kdfSetting(config: Readonly<Pick<Config, 'kdfMemoryKiB' | 'kdfIterations' | 'kdfParallelism'>>): string {
+  return `argon2id m=${config.kdfMemoryKiB}KiB t=${config.kdfIterations} p=${config.kdfParallelism}`;
+}
+
 /** The startup summary: what an operator needs to see, with credentials removed. */
 export function describeConfig(config: Readonly<Config>): Record<string, unknown> {
   return {
@@ -121,7 +126,7 @@ export function describeConfig(config: Readonly<Config>): Record<string, unknown
     ...(config.databaseUrl.startsWith('sqlite:') ? {} : { databasePoolSize: config.databasePoolSize }),
     dataDir: config.dataDir,
     masterKey: config.masterKey ? 'from MAILOTP_MASTER_KEY' : 'from key file',
-    kdf: `argon2id m=${config.kdfMemoryKiB}KiB t=${config.kdfIterations} p=${config.kdfParallelism}`,
+    kdf: kdfSetting(config),
     trustProxy: config.trustProxy,
   };
 }

@@ -69,7 +69,7 @@ describe('npm start on a fresh machine: SQLite in ./data, nothing else', () => {
   it(IS_REPORTING ? 'warns at start, on a VM that reports free pages, that the default PIN checks map fresh memory, with the settings to change' : 'says nothing of free page reporting where the machine does not report', () => {
     if (IS_REPORTING) {
       assert.match(server.output(), PAGE_REPORTING_HINT);
-      assert.match(server.output(), /"kdf":"argon2id m=19456KiB t=2".*MAILOTP_KDF_MEMORY_KIB=12288 and MAILOTP_KDF_ITERATIONS=3/);
+      assert.match(server.output(), /"kdf":"argon2id m=19456KiB t=2 p=1".*MAILOTP_KDF_MEMORY_KIB=12288 and MAILOTP_KDF_ITERATIONS=3/);
     } else {
       assert.doesNotMatch(server.output(), /free page reporting/);
     }
