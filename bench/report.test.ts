@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { flowBudget, judgeTargets } from './report.js';
+import { flowBudget, judgeTargets, otherProcessesText } from './report.js';
 import type { DatabaseRun, LevelResult } from './scenarios.js';
 
-function level(concurrency: number, stall: Pick<LevelResult, 'eventLoopMaxStallMs' | 'eventLoopOwnStallMs' | 'machinePauseMs'>): LevelResult {
+function level(concurrency: number, stall: Pick<LevelResult, 'eventLoopMaxStallMs' | 'eventLoopOwnStallMs' | 'machinePauseMs' | 'atLongestStall'>): LevelResult {
   return {
     scenario: 'wrong-pin', database: 'sqlite', concurrency, elapsedSeconds: 5, completed: 100, errors: 0, perSecond: 20, endedBy: 'time',
     latency: undefined, mail: undefined, bound: { name: 'kdf', perSecond: 100 }, fractionOfBound: 0.2, ...stall,
@@ -29,6 +29,13 @@ describe('bench report: the event-loop stall target', () => {
     const target = stallTarget([run([level(4, { eventLoopMaxStallMs: 46.5, eventLoopOwnStallMs: 21, machinePauseMs: 25 })])]);
     assert.equal(target.isMet, false);
     assert.match(target.measured, /^21 ms of its own/);
+  });
+
+  it('says what the rest of the machine did in the judged stall\'s window, and still judges the stall whole', () => {
+    const atLongestStall = { windowMs: 251, stallMs: 58.2, mainWaitMs: 41.2, othersCpuMs: 130 };
+    const target = stallTarget([run([level(16, { eventLoopMaxStallMs: 58.2, eventLoopOwnStallMs: 58.2, machinePauseMs: 0, atLongestStall })])]);
+    assert.equal(target.isMet, false);
+    assert.match(target.measured, /^58\.2 ms of its own \(wrong-PIN rejection, c=16; in its 251 ms window the event loop waited 41\.2 ms for a core while processes outside the benchmark used 130 ms of CPU\)/);
   });
 
   it('is judged as measured without a canary', () => {
@@ -61,5 +68,13 @@ describe('bench report: the full flows\' CPU budget', () => {
     assert.match(target.measured, /^70% \(70\/s of 100\/s, c=64\); at 80% mailotp could spend 1\.43 ms a flow beside its verification \(8\.2 ms on the KDF pool\) and spent 2\.8 ms$/);
     const httpBound = judgeTargets([run([{ ...flow, bound: { name: 'http', perSecond: 100 } }])]).find((candidate) => candidate.name === 'full flows, sqlite')!;
     assert.doesNotMatch(httpBound.measured, /could spend/);
+  });
+});
+
+describe('bench report: processes outside the benchmark', () => {
+  it('names the busiest and their share of one core over the run', () => {
+    const text = otherProcessesText({ totalMs: 5_800, busiest: [{ name: 'beam.smp', cpuMs: 4_150 }, { name: 'kdamond.0', cpuMs: 800 }], runSeconds: 1_160 });
+    assert.equal(text, ' Processes outside the benchmark (not the server, driver, canaries, KDF ceiling or database) used 5.8 s of CPU during the run\'s 1160 s (0.5 % of one core); the most: beam.smp 4.2 s, kdamond.0 0.8 s.');
+    assert.equal(otherProcessesText(undefined), '');
   });
 });

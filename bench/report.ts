@@ -2,6 +2,7 @@ import { cpus, loadavg, totalmem, type as osType, release } from 'node:os';
 import type { LevelCpu } from './cpu-usage.js';
 import { round } from './latency.js';
 import type { Limits } from './limits.js';
+import type { OtherProcesses } from './other-processes.js';
 import { pauseSummaryText, type PauseSummary } from './pause-canary.js';
 import { readPageReporting, reportedMiBBetween, type PageReporting } from './page-reporting.js';
 import type { ProtocolFloorLevel } from './protocol-floor.js';
@@ -22,6 +23,8 @@ export interface Machine {
   pageReporting: PageReporting & { reportedMiBDuringRun?: number };
   /** What the pause canaries saw over the whole run (absent when none ran). */
   pauseCanary?: PauseSummary;
+  /** CPU of the processes outside the benchmark over the whole run (other-processes.ts). */
+  otherProcesses?: OtherProcesses & { runSeconds: number };
 }
 
 export interface Target {
@@ -43,7 +46,7 @@ export interface BenchReport {
 }
 
 /** `reportingBefore`: readPageReporting() as the run started. */
-export function describeMachine(loadAverageBefore: number, reportingBefore: PageReporting, pauseCanary?: PauseSummary): Machine {
+export function describeMachine(loadAverageBefore: number, reportingBefore: PageReporting, pauseCanary?: PauseSummary, otherProcesses?: Machine['otherProcesses']): Machine {
   const cpu = cpus();
   const reporting = readPageReporting();
   return {
@@ -56,7 +59,22 @@ export function describeMachine(loadAverageBefore: number, reportingBefore: Page
     loadAverageAfter: Math.round(loadavg()[0]! * 100) / 100,
     pageReporting: { ...reporting, reportedMiBDuringRun: reportedMiBBetween(reportingBefore, reporting) },
     ...(pauseCanary ? { pauseCanary } : {}),
+    ...(otherProcesses ? { otherProcesses } : {}),
   };
+}
+
+/** One sentence on the CPU the machine's other processes took during the run. */
+export function otherProcessesText(others: Machine['otherProcesses']): string {
+  if (!others) return '';
+  const busiest = others.busiest.map((entry) => `${entry.name} ${round(entry.cpuMs / 1000, 1)} s`).join(', ');
+  const share = round((100 * others.totalMs) / 1000 / Math.max(1, others.runSeconds), 1);
+  return ` Processes outside the benchmark (not the server, driver, canaries, KDF ceiling or database) used ${round(others.totalMs / 1000, 1)} s of CPU during the run's ${Math.round(others.runSeconds)} s (${share} % of one core)${busiest ? `; the most: ${busiest}` : ''}.`;
+}
+
+/** Where a level's longest stall fell: what the event loop waited for a core in that window, and what the machine's other processes used. */
+export function atStallText(result: Pick<LevelResult, 'atLongestStall'>): string {
+  const at = result.atLongestStall;
+  return at ? `in its ${at.windowMs} ms window the event loop waited ${at.mainWaitMs} ms for a core while processes outside the benchmark used ${at.othersCpuMs} ms of CPU` : '';
 }
 
 /** One sentence on the host taking back freed memory, which stalls the event loop now and then where it is on. */
@@ -154,7 +172,7 @@ export function judgeTargets(runs: DatabaseRun[], protocolFloor: ProtocolFloorLe
     targets.push({
       name: `longest event-loop stall under the measured loads, ${run.database}`,
       goal: '<= 20 ms',
-      measured: worst ? `${ownStall(worst)} ms${worst.eventLoopOwnStallMs !== undefined ? ' of its own' : ''} (${where(worst)})${excused}${wholeRun}` : 'not measured: the server has no /metrics endpoint',
+      measured: worst ? `${ownStall(worst)} ms${worst.eventLoopOwnStallMs !== undefined ? ' of its own' : ''} (${where(worst)}${worst.atLongestStall ? `; ${atStallText(worst)}` : ''})${excused}${wholeRun}` : 'not measured: the server has no /metrics endpoint',
       isMet: worst ? ownStall(worst) <= 20 : undefined,
     });
     targets.push({ name: `peak RSS, ${run.database}`, goal: '< 200 MB', measured: `${run.peakRssMiB} MiB (${run.serverProcessCount} process(es))`, isMet: run.peakRssMiB * 1.048576 < 200 });
@@ -179,6 +197,11 @@ function ms(value: number | undefined): string {
   return value === undefined ? '–' : String(value);
 }
 
+/** One markdown row per level of every run: scenario, database and level, then `cells`. */
+function levelRows(report: BenchReport, cells: (result: LevelResult) => string[]): string[] {
+  return report.runs.flatMap((run) => run.results.map((result) => `| ${[SCENARIO_LABELS[result.scenario], result.database, levelLabel(result), ...cells(result)].join(' | ')} |`));
+}
+
 export function markdown(report: BenchReport): string {
   const { machine, limits, settings } = report;
   const lines: string[] = [];
@@ -186,7 +209,7 @@ export function markdown(report: BenchReport): string {
   lines.push('');
   lines.push(`Run ${report.startedAt} on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
     `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server and the load driver, which runs the SMTP sink, share these cores). ` +
-    pageReportingText(machine.pageReporting) + pauseSummaryText(machine.pauseCanary));
+    pageReportingText(machine.pageReporting) + pauseSummaryText(machine.pauseCanary) + otherProcessesText(machine.otherProcesses));
   lines.push(`KDF: Argon2id m=${settings.kdf.memoryKiB} KiB, t=${settings.kdf.iterations}, p=${settings.kdf.parallelism}: one verification takes ${limits.kdf.singleVerifyMs} ms.`);
   lines.push('');
   lines.push('## Limits of this machine');
@@ -220,12 +243,11 @@ export function markdown(report: BenchReport): string {
   lines.push('');
   lines.push('| scenario | db | conc. | ops/s | p50 | p99 | max | mail p50 | mail p99 | loop stall | own | bound | of bound | errors |');
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
-  for (const run of report.runs) {
-    for (const result of run.results) {
-      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${result.perSecond} ${COSTS[result.scenario].unit}/s | ${ms(result.latency?.p50Ms)} | ${ms(result.latency?.p99Ms)} | ${ms(result.latency?.maxMs)} | ` +
-        `${ms(result.mail?.p50Ms)} | ${ms(result.mail?.p99Ms)} | ${ms(result.eventLoopMaxStallMs)} | ${ms(result.eventLoopOwnStallMs)} | ${result.bound.name} ${result.bound.perSecond}/s | ${Math.round(result.fractionOfBound * 100)}% | ${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''} |`);
-    }
-  }
+  lines.push(...levelRows(report, (result) => [
+    `${result.perSecond} ${COSTS[result.scenario].unit}/s`, ms(result.latency?.p50Ms), ms(result.latency?.p99Ms), ms(result.latency?.maxMs), ms(result.mail?.p50Ms), ms(result.mail?.p99Ms),
+    ms(result.eventLoopMaxStallMs), ms(result.eventLoopOwnStallMs), `${result.bound.name} ${result.bound.perSecond}/s`, `${Math.round(result.fractionOfBound * 100)}%`,
+    `${result.errors}${result.endedBy === 'pool' ? ' (pool used up)' : ''}`,
+  ]));
   lines.push('');
   lines.push('Full flows, step by step (ms):');
   lines.push('');
@@ -246,11 +268,21 @@ export function markdown(report: BenchReport): string {
   lines.push('');
   lines.push('| scenario | db | conc. | server main thread | its wake-ups per op | server other threads | of which KDF pool | driver and SMTP sink | PostgreSQL | all cores busy % | machine busy % | steal % | server peak RSS MiB |');
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const run of report.runs) {
-    for (const result of run.results) {
-      const cpu = result.cpu;
-      lines.push(`| ${SCENARIO_LABELS[result.scenario]} | ${result.database} | ${levelLabel(result)} | ${ms(cpu?.serverMainThreadMs)} | ${ms(cpu?.serverMainWakeUps)} | ${ms(cpu?.serverOtherThreadsMs)} | ${ms(cpu?.serverKdfPoolMs)} | ${ms(cpu?.driverMs)} | ${result.database === 'postgres' ? ms(cpu?.postgresMs) : '–'} | ${ms(cpu?.allCoresBusyPercent)} | ${ms(cpu?.machineBusyPercent)} | ${ms(cpu?.stealPercent)} | ${ms(result.peakRssMiB)} |`);
-    }
+  lines.push(...levelRows(report, ({ cpu, database, peakRssMiB }) => [
+    ms(cpu?.serverMainThreadMs), ms(cpu?.serverMainWakeUps), ms(cpu?.serverOtherThreadsMs), ms(cpu?.serverKdfPoolMs), ms(cpu?.driverMs),
+    database === 'postgres' ? ms(cpu?.postgresMs) : '–', ms(cpu?.allCoresBusyPercent), ms(cpu?.machineBusyPercent), ms(cpu?.stealPercent), ms(peakRssMiB),
+  ]));
+  if (report.runs.some((run) => run.results.some((result) => result.atLongestStall))) {
+    lines.push('');
+    lines.push('Stalls beside the rest of the machine: each level\'s longest stall as measured, the window of the server\'s stall gauge it fell in (scraped every 250 ms), how long the event loop was ready to run but waited for a core in that window ' +
+      '(its thread\'s run-queue wait, /proc schedstat), and the CPU that processes outside the benchmark (not the server, driver, canaries, KDF ceiling or database) used in it (/proc/stat less the benchmark\'s own, in whole clock ticks); then the same two over the whole level, per second. ' +
+      'A long wait beside busy other processes points at them, a short one at the server\'s own work; the loop may also have waited behind the server\'s own threads, so nothing here is taken off a stall.');
+    lines.push('');
+    lines.push('| scenario | db | conc. | loop stall | window | loop waited for a core | other processes\' CPU | level: loop wait ms/s | level: other processes ms/s |');
+    lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(...levelRows(report, ({ eventLoopMaxStallMs, atLongestStall: at, machineShare }) => [
+      ms(eventLoopMaxStallMs), ms(at?.windowMs), ms(at?.mainWaitMs), ms(at?.othersCpuMs), ms(machineShare?.mainWaitMsPerSecond), ms(machineShare?.othersCpuMsPerSecond),
+    ]));
   }
   lines.push('');
   lines.push('## Server');

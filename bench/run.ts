@@ -2,9 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { KdfCeiling, measureLimits, type Limits } from './limits.js';
 import { Mailbox } from './mailbox.js';
-import { describeMachine, judgeTargets, markdown, svgChart, type BenchReport } from './report.js';
+import { describeMachine, judgeTargets, markdown, svgChart, type BenchReport, type Machine } from './report.js';
 import { readPageReporting } from './page-reporting.js';
+import { otherProcessesBetween, snapshotProcesses } from './other-processes.js';
 import { PauseCanary, type PauseSummary } from './pause-canary.js';
+import { processTree } from './process-stats.js';
 import { measureProtocolFloor } from './protocol-floor.js';
 import { benchDatabase, boundFor, kdfCeilingFor, type DatabaseRun } from './scenarios.js';
 import { round } from './latency.js';
@@ -21,6 +23,8 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadAverageBefore = Math.round(loadavg()[0]! * 100) / 100;
   const pageReportingBefore = readPageReporting();
+  const processesBefore = snapshotProcesses();
+  const runStartMs = performance.now();
   if (loadAverageBefore > settings.cores / 2) log(`! load average ${loadAverageBefore} on ${settings.cores} cores: other work is running, figures will be low`);
   log(`mailotp benchmark (${settings.isQuick ? 'quick' : 'full'}): levels ${settings.levels.join(', ')}, ${settings.levelDurationMs} ms each, ${settings.userCount} users, databases ${settings.databases.join(', ')}`);
   log('limits:');
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
   const runs: DatabaseRun[] = [];
   let limits: Limits;
   let canarySummary: PauseSummary | undefined;
+  let otherProcesses: Machine['otherProcesses'];
   try {
     limits = await measureLimits(settings, firstKdf, log);
     const mailbox = await Mailbox.start();
@@ -54,6 +59,12 @@ async function main(): Promise<void> {
     await kdfCeiling.stop();
     // Read while it still runs: its CPU comes from /proc.
     canarySummary = canary.summary();
+    // The benchmark's processes that ended were reaped by this one, whose own time is not counted.
+    const benchmark = new Set(processTree(process.pid));
+    otherProcesses = {
+      ...otherProcessesBetween(processesBefore, snapshotProcesses(), (pid, name) => benchmark.has(pid) || name === 'postgres'),
+      runSeconds: round((performance.now() - runStartMs) / 1000, 0),
+    };
     await canary.stop();
   }
   for (const result of runs.flatMap((run) => run.results)) {
@@ -64,7 +75,7 @@ async function main(): Promise<void> {
     startedAt,
     finishedAt: new Date().toISOString(),
     isQuick: settings.isQuick,
-    machine: describeMachine(loadAverageBefore, pageReportingBefore, canarySummary),
+    machine: describeMachine(loadAverageBefore, pageReportingBefore, canarySummary, otherProcesses),
     settings,
     limits,
     runs,

@@ -9,6 +9,7 @@ import { LatencyRecorder, round, wallClockMs, type LatencySummary } from './late
 import { closedLoop, openLoop, type LoopResult, type OpOutcome } from './load.js';
 import type { Limits } from './limits.js';
 import type { Mailbox } from './mailbox.js';
+import { MachineShare, shareBetween, type ShareBetween, type ShareReading } from './other-processes.js';
 import { longestMs, ownStallMs, type PauseCanary, type StallWindow } from './pause-canary.js';
 import { RssSampler } from './process-stats.js';
 import { startBenchServer } from './server-process.js';
@@ -91,6 +92,14 @@ export interface LevelResult {
   eventLoopOwnStallMs?: number;
   /** The longest pause of the whole VM during the level (every canary held up at once). */
   machinePauseMs?: number;
+  /**
+   * The scrape window that held the level's longest stall (as measured): how long it was, how long the
+   * server's event loop waited for a core in it, and the CPU processes outside the benchmark used in it
+   * (other-processes.ts). Beside the stall, never taken off it.
+   */
+  atLongestStall?: ShareBetween & { windowMs: number; stallMs: number };
+  /** The whole level: the event loop's wait for a core and the CPU of processes outside the benchmark, ms per second. */
+  machineShare?: { mainWaitMsPerSecond: number; othersCpuMsPerSecond: number };
   /** The server's peak resident memory during this level (sampled every 100 ms), MiB. */
   peakRssMiB?: number;
   /** transaction_id levels: the answer rate the pool was sized for, and the pool prefilled for the level. */
@@ -279,7 +288,11 @@ export async function benchDatabase(
     const stallMs = typeof response.body === 'string' ? millisecondsOf(gaugeValue(response.body, 'mailotp_event_loop_recent_max_stall_seconds')) : undefined;
     return { sentAtMs, receivedAtMs: wallClockMs(), stallMs };
   };
-  let stallWindows: StallWindow[] = [];
+  let stallWindows: Array<StallWindow & ShareBetween> = [];
+  /** CPU of processes outside the benchmark and the loop's wait for a core, read at every scrape. */
+  const share = new MachineShare(server.child.pid!);
+  let shareAtWindowStart: ShareReading = share.read();
+  let shareAtLevelStart: { reading: ShareReading; atMs: number } = { reading: shareAtWindowStart, atMs: wallClockMs() };
   /** Where the next window starts: the request time of the last scrape. */
   let windowFromMs = 0;
   let stopScraping: AbortController | undefined;
@@ -287,13 +300,18 @@ export async function benchDatabase(
   /** The window from one scrape's request to the next one's answer holds the stalls the second reports. */
   const scrapeInto = async (fromMs: number): Promise<number> => {
     const scrape = await scrapeStall();
-    if (scrape.stallMs !== undefined) stallWindows.push({ fromMs, toMs: scrape.receivedAtMs, stallMs: scrape.stallMs });
+    const reading = share.read();
+    if (scrape.stallMs !== undefined) stallWindows.push({ fromMs, toMs: scrape.receivedAtMs, stallMs: scrape.stallMs, ...shareBetween(shareAtWindowStart, reading) });
+    shareAtWindowStart = reading;
     return scrape.sentAtMs;
   };
   const stallWindow = {
     start: async (): Promise<void> => {
       stallWindows = [];
+      share.list();
       windowFromMs = (await scrapeStall()).sentAtMs;
+      shareAtWindowStart = share.read();
+      shareAtLevelStart = { reading: shareAtWindowStart, atMs: wallClockMs() };
       rss.startWindow();
       const abort = new AbortController();
       stopScraping = abort;
@@ -308,20 +326,27 @@ export async function benchDatabase(
         }
       })();
     },
-    read: async (): Promise<Pick<LevelResult, 'eventLoopMaxStallMs' | 'eventLoopOwnStallMs' | 'machinePauseMs'>> => {
+    read: async (): Promise<Pick<LevelResult, 'eventLoopMaxStallMs' | 'eventLoopOwnStallMs' | 'machinePauseMs' | 'atLongestStall' | 'machineShare'>> => {
       stopScraping?.abort();
       await scraping;
       await scrapeInto(windowFromMs);
       if (stallWindows.length === 0) return {};
-      const stall = Math.max(...stallWindows.map((window) => window.stallMs));
-      if (!canary) return { eventLoopMaxStallMs: stall };
+      const longest = stallWindows.reduce((top, window) => (window.stallMs > top.stallMs ? window : top));
+      const stall = longest.stallMs;
+      const level = shareBetween(shareAtLevelStart.reading, shareAtWindowStart);
+      const levelSeconds = Math.max(0.001, (wallClockMs() - shareAtLevelStart.atMs) / 1000);
+      const machine = {
+        atLongestStall: { windowMs: round(longest.toMs - longest.fromMs, 0), stallMs: stall, mainWaitMs: longest.mainWaitMs, othersCpuMs: longest.othersCpuMs },
+        machineShare: { mainWaitMsPerSecond: round(level.mainWaitMs / levelSeconds, 1), othersCpuMsPerSecond: round(level.othersCpuMs / levelSeconds, 1) },
+      };
+      if (!canary) return { eventLoopMaxStallMs: stall, ...machine };
       const fromMs = stallWindows[0]!.fromMs - stall;
       const toMs = stallWindows[stallWindows.length - 1]!.toMs;
       const pauses = canary.pausesBetween(fromMs, toMs);
       const machinePauseMs = longestMs(pauses);
       // Without realtime priority and pinning the canaries' pauses may be the guest's own: they excuse nothing.
       const own = canary.canExcuse ? ownStallMs(stallWindows, pauses) : stall;
-      return { eventLoopMaxStallMs: stall, eventLoopOwnStallMs: own, machinePauseMs };
+      return { eventLoopMaxStallMs: stall, eventLoopOwnStallMs: own, machinePauseMs, ...machine };
     },
   };
   const admin = new HttpClient(server.url, PREFILL_CONCURRENCY);
@@ -428,7 +453,7 @@ export async function benchDatabase(
       const ceilings = result.kdfCeilingBeside ? ` [KDF ceiling ${result.kdfCeilingBeside.beforePerSecond}/s before, ${result.kdfCeilingBeside.afterPerSecond}/s after${during === undefined ? '' : `, ${during}/s by its own pool`}]` : '';
       const latency = result.latency ? `p50 ${result.latency.p50Ms} p99 ${result.latency.p99Ms} max ${result.latency.maxMs} ms` : 'no successes';
       const cpu = result.cpu ? `; CPU/op ms: server ${result.cpu.serverMainThreadMs} main (${result.cpu.serverMainWakeUps} wake-ups) + ${result.cpu.serverOtherThreadsMs} other (KDF pool ${result.cpu.serverKdfPoolMs}), driver and sink ${result.cpu.driverMs}${result.cpu.postgresMs ? `, postgres ${result.cpu.postgresMs}` : ''}; cores ${result.cpu.allCoresBusyPercent}% busy (machine ${result.cpu.machineBusyPercent}%), steal ${result.cpu.stealPercent}%` : '';
-      const stall = result.eventLoopMaxStallMs === undefined ? '' : `; loop stall ${result.eventLoopMaxStallMs} ms${result.machinePauseMs === undefined ? '' : ` (own ${result.eventLoopOwnStallMs} ms; VM paused up to ${result.machinePauseMs} ms)`}`;
+      const stall = result.eventLoopMaxStallMs === undefined ? '' : `; loop stall ${result.eventLoopMaxStallMs} ms${result.machinePauseMs === undefined ? '' : ` (own ${result.eventLoopOwnStallMs} ms; VM paused up to ${result.machinePauseMs} ms)`}${result.atLongestStall ? `; in its ${result.atLongestStall.windowMs} ms window the loop waited ${result.atLongestStall.mainWaitMs} ms for a core, other processes used ${result.atLongestStall.othersCpuMs} ms of CPU` : ''}`;
       log(`  ${scenario} c=${loop.concurrency}: ${loop.perSecond}/s (${Math.round(result.fractionOfBound * 100)}% of ${bound.name} bound ${bound.perSecond}/s), ${latency}${loop.errors ? `, ${loop.errors} errors` : ''}${loop.endedBy === 'pool' ? ', ended: pool used up' : ''}${cpu}${stall}${ceilings}`);
       return result;
     };
