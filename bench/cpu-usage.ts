@@ -65,7 +65,7 @@ function fieldsAfterName(stat: string): string[] {
  * utime + stime of a /proc stat line in ms (fields 14 and 15), and with `withReapedChildren` cutime +
  * cstime too (16 and 17: the time of children it has waited for).
  */
-function cpuMsOf(stat: string, withReapedChildren = false): number {
+export function cpuMsOf(stat: string, withReapedChildren = false): number {
   const fields = fieldsAfterName(stat);
   const own = Number(fields[11]) + Number(fields[12]);
   return ((withReapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) * 1000) / TICKS_PER_SECOND;
@@ -159,16 +159,21 @@ export function stealPercentBetween(start: MachineTicks, end: MachineTicks): num
  * its parent's cutime and cstime (fields 16 and 17) once reaped, so the sum never drops.
  */
 function postgresCpuMs(): number {
-  let totalMs = 0;
+  return postgresPids().reduce((totalMs, pid) => totalMs + statCpuMs(`/proc/${pid}/stat`, true), 0);
+}
+
+/** Local PostgreSQL server processes (command name "postgres"): the postmaster, its backends and helpers. */
+export function postgresPids(): number[] {
+  const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') totalMs += statCpuMs(`/proc/${entry}/stat`, true);
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
     } catch {
       // ended while we looked
     }
   }
-  return totalMs;
+  return pids;
 }
 
 /** One server process's counters: the whole process (its ended threads included), its main thread and that thread's wake-ups. */

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { machineTicks, statCpuMs, TICK_MS } from './cpu-usage.js';
+import { cpuMsOf, machineTicks, postgresPids, statCpuMs, TICK_MS } from './cpu-usage.js';
 import { round } from './latency.js';
 import { processTree } from './process-stats.js';
 
@@ -52,20 +52,6 @@ export function threadWaitMs(pid: number, tid: number = pid): number {
   }
 }
 
-/** Local PostgreSQL server processes (command name "postgres"): the benchmark's database when it runs on one. */
-function postgresPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
-    } catch {
-      // ended while we looked
-    }
-  }
-  return pids;
-}
-
 /**
  * Reads ShareReadings for one server. The benchmark's processes are listed once (`list()`, at the start
  * of a level: it reads all of /proc), then each reading costs a score of small /proc reads. The driver's
@@ -103,8 +89,7 @@ export function snapshotProcesses(): ProcessSnapshot {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      snapshot.set(Number(entry), { name, cpuMs: statCpuMs(`/proc/${entry}/stat`, true) });
+      snapshot.set(Number(entry), { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpuMs: cpuMsOf(stat, true) });
     } catch {
       // ended while we looked
     }
