@@ -1,7 +1,7 @@
 export type DeliveryState = 'queued' | 'sent' | 'deferred' | 'failed';
 
 export interface Challenge {
-  /** Random id; also the key of the OTP digest, so a digest cannot be replayed onto another challenge. */
+  /** Its creation time, then 80 random bits (generateId); also the key of the OTP digest, so a digest cannot be replayed onto another challenge. */
   id: string;
   /** Shared by every challenge triggered by one request (privacyIDEA: 20 decimal digits). */
   transactionId: string;

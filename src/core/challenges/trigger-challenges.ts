@@ -103,7 +103,7 @@ export async function triggerChallenges(deps: CoreDeps, tokens: readonly Token[]
   const prepared: Prepared[] = sendable.map((token) => {
     const recipient = recipientOf(token, context.user);
     const otp = generateOtp(deps.random, token.otpLength);
-    const challengeId = generateId(deps.random);
+    const challengeId = generateId(deps.random, now);
     const message = composeOtpMail({
       settings, token, user: context.user, realm: context.realm, otp, challengeId, transactionId, recipient,
       sender: settings.mailFrom, nowMilliseconds: now, expiresAt,

@@ -59,9 +59,28 @@ describe('generateTransactionId', () => {
 });
 
 describe('generateId', () => {
-  it('returns 128 random bits as 32 hex characters', () => {
+  it('returns 32 hex characters: the time in milliseconds, then 80 random bits', () => {
     const random = new SeededRandomSource('id');
-    assert.match(generateId(random), /^[0-9a-f]{32}$/);
-    assert.notEqual(generateId(random), generateId(random));
+    const at = Date.UTC(2026, 10, 28, 22, 30);
+    const id = generateId(random, at);
+    assert.match(id, /^[0-9a-f]{32}$/);
+    assert.equal(parseInt(id.slice(0, 12), 16), at);
+    const again = generateId(random, at);
+    assert.equal(again.slice(0, 12), id.slice(0, 12));
+    assert.notEqual(again.slice(12), id.slice(12));
+  });
+
+  it('orders ids by the time they were made, whatever their random bits', () => {
+    const random = new SeededRandomSource('order');
+    const start = Date.UTC(2026, 10, 28);
+    const ids = Array.from({ length: 200 }, (_, index) => generateId(random, start + index * 7));
+    assert.deepEqual([...ids].sort(), ids);
+    // Across the 2^40 boundary the hex width stays 12, so string order is still time order.
+    assert.ok(generateId(random, 2 ** 40 - 1) < generateId(random, 2 ** 40));
+  });
+
+  it('refuses a time it cannot encode in 48 bits', () => {
+    const random = new SeededRandomSource('range');
+    for (const bad of [-1, 2 ** 48, 1.5, Number.NaN]) assert.throws(() => generateId(random, bad), RangeError);
   });
 });

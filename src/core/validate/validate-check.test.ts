@@ -96,6 +96,23 @@ describe('validateCheck', () => {
       assert.match(world.otpFromMail(), /^\d{6}$/);
     });
 
+    it('keys each challenge by the time it was made, so new challenges append to the indexes', async () => {
+      const world = await createWorld();
+      const token = await world.enrol();
+      const ids: string[] = [];
+      // Past the 30 s in which a repeated PIN-only request re-sends the open challenge instead.
+      for (const step of [0, 30_001, 30_250]) {
+        world.deps.clock.advance(step);
+        const outcome = assertChallenge(await world.check(PIN));
+        const open = await world.deps.store.challenges.findByTransaction(outcome.trigger.transactionId, [token.id]);
+        assert.equal(open.length, 1);
+        assert.equal(parseInt(open[0]!.id.slice(0, 12), 16), world.deps.clock.nowMilliseconds());
+        assert.equal(open[0]!.tokenId, token.id);
+        ids.push(open[0]!.id);
+      }
+      assert.deepEqual([...ids].sort(), ids);
+    });
+
     it('mails a dynamic_email token to the user\'s current address', async () => {
       const world = await createWorld();
       await world.enrol({ isDynamicEmail: true });
