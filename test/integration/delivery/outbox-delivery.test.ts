@@ -56,6 +56,33 @@ for (const database of DATABASES) {
       });
     });
 
+    it('stores each challenge and its mail under an id that starts with the time it was made', async () => {
+      await withApp(database, {}, async (t) => {
+        const serial = await enrolUser(t, { login: 'erin', email: 'erin@example.test', pin: PIN });
+        const ids: string[] = [];
+        // Past the 30 s in which a repeated PIN-only request re-sends the open challenge instead.
+        for (const step of [0, 30_001, 45_000]) {
+          t.clock.advance(step);
+          const transactionId = (await askForCode(t, 'erin'))['detail'].transaction_id;
+          const mail = await t.sink!.nextMail('erin@example.test', 10_000);
+          const rows = await t.composed.database.db
+            .selectFrom('challenge')
+            .innerJoin('outbox', 'outbox.id', 'challenge.id')
+            .select(['challenge.id as id', 'outbox.message_id as message_id'])
+            .where('challenge.transaction_id', '=', transactionId)
+            .execute();
+          assert.equal(rows.length, 1, `one challenge and one mail for ${serial}`);
+          const id = rows[0]!.id;
+          assert.match(id, /^[0-9a-f]{32}$/);
+          assert.equal(parseInt(id.slice(0, 12), 16), t.clock.nowMilliseconds());
+          assert.equal(mail.messageId, rows[0]!.message_id);
+          assert.ok(mail.messageId.startsWith(`<${id}@`), mail.messageId);
+          ids.push(id);
+        }
+        assert.deepEqual([...ids].sort(), ids);
+      });
+    });
+
     it('defers a 450 with a reason and a later attempt, then sends it once with the same Message-ID', async () => {
       await withApp(database, {}, async (t) => {
         const serial = await enrolUser(t, { login: 'bob', email: 'bob@example.test', pin: PIN });
