@@ -1,5 +1,10 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { nextMessage, stopChild } from './child-process.js';
 import { statCpuMs } from './cpu-usage.js';
 import { round } from './latency.js';
@@ -41,7 +46,7 @@ export function ownStallMs(windows: readonly StallWindow[], pauses: readonly Pau
   return round(own, 1);
 }
 
-/** The canary's timer period (pause-canary-process.ts): an interval holds up to this much ordinary waiting. */
+/** The canaries' timer period: an interval holds up to this much ordinary waiting. */
 export const CANARY_PERIOD_MS = 5;
 
 /** The longest of some pauses, 0 if none. */
@@ -72,56 +77,140 @@ export function commonPauses(perCanary: readonly (readonly Pause[])[], periodMs 
   return common;
 }
 
+/** How late a canary's wake-up must be to be reported: a pause of at least this much. */
+export const CANARY_REPORT_MS = 5;
+
+/** What a canary is: the C program (pause-canary.c) where this machine has a C compiler, else Node.js. */
+export type CanaryKind = 'c' | 'node';
+
 /**
- * One process per core that only keeps a timer, pinned to its core (`taskset`) at SCHED_FIFO priority 1
- * (`chrt`; both util-linux, and realtime needs root or CAP_SYS_NICE). Nothing in the guest can then hold
- * a canary up, so a late timer means the hypervisor did not run that vCPU. A pause all of them had at
- * once stopped the whole VM, the server's event loop included, wherever it ran: only such pauses excuse a
- * stall (a pause of one vCPU may not have touched the server). On a shared VM the benchmark's server
- * stalled for 43.6, 48.6 and 64.0 ms at the moments one such canary was held up 36.9, 34.0 and 54.7 ms
- * (docs/performance.md). Without realtime priority or pinning the canaries still run and are reported,
- * but excuse nothing (`canExcuse` false).
+ * The C canary, compiled for this run with the machine's C compiler (`$CC`, else `cc`) into a temporary
+ * directory; undefined where there is none or it fails, and the Node.js canary runs instead. Measured
+ * beside each other on an idle 2-core VM for 20 s: the Node.js canary 350 ms of CPU, the C one under a
+ * 10 ms tick.
+ */
+function buildCCanary(): { binary: string; dir: string } | undefined {
+  const source = fileURLToPath(new URL('../../bench/pause-canary.c', import.meta.url));
+  if (!existsSync(source)) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'mailotp-canary-'));
+  const binary = join(dir, 'pause-canary');
+  try {
+    execFileSync(process.env['CC'] || 'cc', ['-O2', '-o', binary, source], { stdio: 'ignore', timeout: 60_000 });
+    return { binary, dir };
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+interface Canary {
+  child: ChildProcess;
+  pauses: Pause[];
+  /** Pinned to its core at SCHED_FIFO, as the kernel reports it. */
+  isRealtime: boolean;
+  stop(): Promise<void>;
+}
+
+function pauseOf(message: { startMs: number; endMs: number; durationMs: number }): Pause {
+  return { startMs: message.startMs, endMs: message.endMs, durationMs: round(message.durationMs, 1) };
+}
+
+/** The C canary pins itself and takes its priority; its first line says whether the kernel let it. */
+async function startCCanary(binary: string, core: number): Promise<Canary> {
+  const child = spawn(binary, [String(CANARY_PERIOD_MS), String(CANARY_REPORT_MS), String(core)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pauses: Pause[] = [];
+  const lines = createInterface({ input: child.stdout! });
+  const ready = new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`a pause canary exited (${String(code)}) before it answered`)));
+    child.once('error', reject);
+    lines.once('line', resolve);
+  });
+  const [word, pinned, fifo] = (await ready).split(' ');
+  if (word !== 'ready') throw new Error(`a pause canary said ${JSON.stringify(word)} instead of ready`);
+  lines.on('line', (line) => {
+    const [kind, startMs, endMs, durationMs] = line.split(' ');
+    if (kind === 'pause') pauses.push(pauseOf({ startMs: Number(startMs), endMs: Number(endMs), durationMs: Number(durationMs) }));
+  });
+  return {
+    child,
+    pauses,
+    isRealtime: pinned === '1' && fifo === '1',
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The Node.js canary (pause-canary-process.ts), pinned and raised from outside with util-linux. */
+async function startNodeCanary(core: number): Promise<Canary> {
+  const child = fork(new URL('./pause-canary-process.js', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const pauses: Pause[] = [];
+  await nextMessage(child, 'a pause canary');
+  child.on('message', (message: Pause) => {
+    if (typeof message.durationMs === 'number') pauses.push(pauseOf(message));
+  });
+  let isRealtime = true;
+  try {
+    execFileSync('taskset', ['--pid', '--cpu-list', String(core), String(child.pid)], { stdio: 'ignore', timeout: 5000 });
+    execFileSync('chrt', ['--fifo', '--pid', '1', String(child.pid)], { stdio: 'ignore', timeout: 5000 });
+  } catch {
+    isRealtime = false; // no util-linux, or not allowed: ordinary canaries, reported as such
+  }
+  return { child, pauses, isRealtime, stop: () => stopChild(child) };
+}
+
+/**
+ * One process per core that only keeps a timer, pinned to its core at SCHED_FIFO priority 1 (realtime
+ * needs root or CAP_SYS_NICE). Nothing in the guest can then hold a canary up, so a late timer means the
+ * hypervisor did not run that vCPU. A pause all of them had at once stopped the whole VM, the server's
+ * event loop included, wherever it ran: only such pauses excuse a stall (a pause of one vCPU may not have
+ * touched the server). On a shared VM the benchmark's server stalled for 43.6, 48.6 and 64.0 ms at the
+ * moments one such canary was held up 36.9, 34.0 and 54.7 ms (docs/performance.md). Without realtime
+ * priority or pinning the canaries still run and are reported, but excuse nothing (`canExcuse` false).
+ *
+ * A canary at realtime priority takes its CPU from whatever runs on its core, the server's KDF included,
+ * so the canary is the C program where it can be built (`kind`).
  */
 export class PauseCanary {
-  readonly #children: ChildProcess[];
-  readonly #pauses: Pause[][];
+  readonly #canaries: Canary[];
+  readonly #cleanUp: () => void;
   readonly canExcuse: boolean;
+  readonly kind: CanaryKind;
 
-  private constructor(children: ChildProcess[], canExcuse: boolean) {
-    this.#children = children;
-    this.canExcuse = canExcuse;
-    this.#pauses = children.map(() => []);
-    children.forEach((child, index) => {
-      child.on('message', (message: Pause) => {
-        if (typeof message.durationMs === 'number') this.#pauses[index]!.push({ startMs: message.startMs, endMs: message.endMs, durationMs: round(message.durationMs, 1) });
-      });
-    });
+  private constructor(canaries: Canary[], kind: CanaryKind, cleanUp: () => void) {
+    this.#canaries = canaries;
+    this.kind = kind;
+    this.#cleanUp = cleanUp;
+    this.canExcuse = canaries.every((canary) => canary.isRealtime);
   }
 
-  static async start(cores = availableParallelism()): Promise<PauseCanary> {
-    const children: ChildProcess[] = [];
-    let canExcuse = true;
-    for (let core = 0; core < cores; core += 1) {
-      const child = fork(new URL('./pause-canary-process.js', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      children.push(child);
-      await nextMessage(child, 'a pause canary');
-      try {
-        execFileSync('taskset', ['--pid', '--cpu-list', String(core), String(child.pid)], { stdio: 'ignore', timeout: 5000 });
-        execFileSync('chrt', ['--fifo', '--pid', '1', String(child.pid)], { stdio: 'ignore', timeout: 5000 });
-      } catch {
-        canExcuse = false; // no util-linux, or not allowed: ordinary canaries, reported as such
-      }
+  /** `kind: 'node'` skips the C canary (for tests of the fallback). */
+  static async start(cores = availableParallelism(), { kind = 'c' }: { kind?: CanaryKind } = {}): Promise<PauseCanary> {
+    const built = kind === 'c' ? buildCCanary() : undefined;
+    const cleanUp = (): void => {
+      if (built) rmSync(built.dir, { recursive: true, force: true });
+    };
+    const canaries: Canary[] = [];
+    try {
+      for (let core = 0; core < cores; core += 1) canaries.push(built ? await startCCanary(built.binary, core) : await startNodeCanary(core));
+    } catch (error) {
+      await Promise.all(canaries.map((canary) => canary.stop()));
+      cleanUp();
+      throw error;
     }
-    return new PauseCanary(children, canExcuse);
+    return new PauseCanary(canaries, built ? 'c' : 'node', cleanUp);
   }
 
   get pids(): number[] {
-    return this.#children.map((child) => child.pid!);
+    return this.#canaries.map((canary) => canary.child.pid!);
   }
 
   /** Pauses of the whole VM (every canary at once) that overlap [fromMs, toMs]. */
   pausesBetween(fromMs: number, toMs: number): Pause[] {
-    return commonPauses(this.#pauses).filter((pause) => pause.startMs < toMs && pause.endMs > fromMs);
+    return commonPauses(this.#canaries.map((canary) => canary.pauses)).filter((pause) => pause.startMs < toMs && pause.endMs > fromMs);
   }
 
   /**
@@ -130,23 +219,27 @@ export class PauseCanary {
    * with the server (read from /proc, so before they stop).
    */
   summary(): PauseSummary {
-    const whole = commonPauses(this.#pauses);
+    const whole = commonPauses(this.#canaries.map((canary) => canary.pauses));
     return {
       canExcuse: this.canExcuse,
+      kind: this.kind,
       pausesOver20Ms: whole.filter((pause) => pause.durationMs > 20).length,
       longestMs: longestMs(whole),
-      longestOneVcpuMs: Math.max(0, ...this.#pauses.map(longestMs)),
+      longestOneVcpuMs: Math.max(0, ...this.#canaries.map((canary) => longestMs(canary.pauses))),
       cpuMs: Math.round(this.pids.reduce((total, pid) => total + statCpuMs(`/proc/${pid}/stat`), 0)),
     };
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#children.map((child) => stopChild(child)));
+    await Promise.all(this.#canaries.map((canary) => canary.stop()));
+    this.#cleanUp();
   }
 }
 
 export interface PauseSummary {
   canExcuse: boolean;
+  /** Absent in reports written before the C canary. */
+  kind?: CanaryKind;
   /** Whole-VM pauses (every canary at once). */
   pausesOver20Ms: number;
   longestMs: number;
@@ -158,6 +251,7 @@ export interface PauseSummary {
 /** One sentence for the report. */
 export function pauseSummaryText(summary: PauseSummary | undefined): string {
   if (!summary) return '';
-  const canaries = summary.canExcuse ? 'canary processes pinned one to each core at realtime priority (SCHED_FIFO)' : 'canary processes (without realtime priority or pinning here, so they excuse no stall)';
+  const what = summary.kind === 'c' ? 'canary processes (a C program)' : summary.kind === 'node' ? 'canary processes (Node.js: no C compiler here)' : 'canary processes';
+  const canaries = summary.canExcuse ? `${what} pinned one to each core at realtime priority (SCHED_FIFO)` : `${what} (without realtime priority or pinning here, so they excuse no stall)`;
   return ` Pauses of the whole VM: ${canaries} were held up all at once ${summary.pausesOver20Ms} times for over 20 ms during the run, at most ${summary.longestMs} ms; one vCPU alone at most ${summary.longestOneVcpuMs} ms (their own CPU: ${summary.cpuMs} ms in all).`;
 }
