@@ -231,8 +231,11 @@ export class CpuMeter {
     return { ...(own ?? { atMs: performance.now(), driver: process.cpuUsage() }), server, machine, postgresMs };
   }
 
-  /** CPU since `start` per successful operation; undefined when none succeeded (there is nothing to divide by). */
-  since(start: CpuMark, operations: number): LevelCpu | undefined {
+  /**
+   * CPU since `start` per successful operation; undefined when none succeeded (there is nothing to divide by).
+   * `otherDriverMs`: CPU of a load driver in a process of its own (flow-driver.c), counted as the driver's.
+   */
+  since(start: CpuMark, operations: number, otherDriverMs = 0): LevelCpu | undefined {
     const end = this.#read('end');
     if (operations <= 0) return undefined;
     let mainMs = 0;
@@ -246,7 +249,7 @@ export class CpuMeter {
       kdfPoolMs += now.kdfPoolMs - before.kdfPoolMs;
       mainWakeUps += now.mainWakeUps - before.mainWakeUps;
     }
-    const driverMs = (end.driver.user - start.driver.user + end.driver.system - start.driver.system) / 1000;
+    const driverMs = (end.driver.user - start.driver.user + end.driver.system - start.driver.system) / 1000 + otherDriverMs;
     const elapsedMs = end.atMs - start.atMs;
     const perOperation = (ms: number): number => round(ms / operations, 3);
     return {

@@ -205,10 +205,14 @@ function levelRows(report: BenchReport, cells: (result: LevelResult) => string[]
 export function markdown(report: BenchReport): string {
   const { machine, limits, settings } = report;
   const lines: string[] = [];
+  const hasCDriver = report.runs.some((run) => run.results.some((result) => result.driver === 'c'));
+  const drivers = hasCDriver
+    ? 'the server and the load drivers with their SMTP sinks share these cores: full flows from a C program (bench/flow-driver.c), the other scenarios from the Node.js driver'
+    : 'the server and the load driver, which runs the SMTP sink, share these cores';
   lines.push(`# mailotp benchmark${report.isQuick ? ' (quick smoke run: not for the README)' : ''}`);
   lines.push('');
   lines.push(`Run ${report.startedAt} on ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
-    `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (the server and the load driver, which runs the SMTP sink, share these cores). ` +
+    `Load average ${machine.loadAverageBefore} before, ${machine.loadAverageAfter} after (${drivers}). ` +
     pageReportingText(machine.pageReporting) + pauseSummaryText(machine.pauseCanary) + otherProcessesText(machine.otherProcesses));
   lines.push(`KDF: Argon2id m=${settings.kdf.memoryKiB} KiB, t=${settings.kdf.iterations}, p=${settings.kdf.parallelism}: one verification takes ${limits.kdf.singleVerifyMs} ms.`);
   lines.push('');
@@ -262,14 +266,15 @@ export function markdown(report: BenchReport): string {
   lines.push('CPU per operation (ms), per successful flow or request: the server\'s main thread(s), how often they went to sleep and were woken (voluntary context switches: ' +
     'each wake-up starts from caches the KDF or another guest filled meanwhile), its other threads together (libuv pool running Argon2id, GC helpers, worker threads), ' +
     'of which the KDF pool (the threads under SCHED_IDLE: Argon2id and nothing else), ' +
-    'the load driver with the SMTP sink in its process, which share the cores with the server, and the local PostgreSQL server\'s processes. "All cores busy" is the server\'s threads and the driver ÷ (elapsed × cores); ' +
+    'the load driver with the SMTP sink in its process, which share the cores with the server (marked (C): the full flows\' C driver, bench/flow-driver.c, with its own sink, its CPU over the level as it read it with getrusage, plus the Node.js process that runs the benchmark), ' +
+    'and the local PostgreSQL server\'s processes. "All cores busy" is the server\'s threads and the driver ÷ (elapsed × cores); ' +
     '"machine busy" is every process\'s, PostgreSQL included, from /proc/stat: where the two differ, the cores were not idle but working for PostgreSQL (or something else). ' +
     '"Steal" is the share of core time the hypervisor gave to other guests during the level: a level with much of it measures the neighbours as much as mailotp.');
   lines.push('');
   lines.push('| scenario | db | conc. | server main thread | its wake-ups per op | server other threads | of which KDF pool | driver and SMTP sink | PostgreSQL | all cores busy % | machine busy % | steal % | server peak RSS MiB |');
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  lines.push(...levelRows(report, ({ cpu, database, peakRssMiB }) => [
-    ms(cpu?.serverMainThreadMs), ms(cpu?.serverMainWakeUps), ms(cpu?.serverOtherThreadsMs), ms(cpu?.serverKdfPoolMs), ms(cpu?.driverMs),
+  lines.push(...levelRows(report, ({ cpu, database, peakRssMiB, driver }) => [
+    ms(cpu?.serverMainThreadMs), ms(cpu?.serverMainWakeUps), ms(cpu?.serverOtherThreadsMs), ms(cpu?.serverKdfPoolMs), `${ms(cpu?.driverMs)}${driver === 'c' ? ' (C)' : ''}`,
     database === 'postgres' ? ms(cpu?.postgresMs) : '–', ms(cpu?.allCoresBusyPercent), ms(cpu?.machineBusyPercent), ms(cpu?.stealPercent), ms(peakRssMiB),
   ]));
   if (report.runs.some((run) => run.results.some((result) => result.atLongestStall))) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase } from '../test/support/databases.js';
 import { CpuMeter, type LevelCpu } from './cpu-usage.js';
+import { FlowDriver } from './flow-driver.js';
 import { HttpClient } from './http-client.js';
 import { LatencyRecorder, round, wallClockMs, type LatencySummary } from './latency.js';
 import { closedLoop, openLoop, type LoopResult, type OpOutcome } from './load.js';
@@ -73,6 +74,8 @@ export interface LevelResult {
   steps?: { pinOnly: LatencySummary | undefined; answer: LatencySummary | undefined };
   /** Request sent -> SMTP sink accepted the mail. */
   mail: LatencySummary | undefined;
+  /** Full flows: which load driver and SMTP sink ran them (flow-driver.c, or Node.js where it could not be built). */
+  driver?: 'c' | 'node';
   bound: Bound;
   fractionOfBound: number;
   /**
@@ -465,31 +468,59 @@ export async function benchDatabase(
         expectedMails += 1;
       }, steps);
 
-    // 0. Warm-up, not measured: the server as it runs after minutes in production, not seconds.
-    {
-      const concurrency = Math.min(16, Math.max(...settings.levels));
-      const client = new HttpClient(server.url, concurrency);
-      const pick = userPicker(groups.flow, concurrency);
-      const warmup = await closedLoop(concurrency, settings.warmupMs, (worker) => flow(client, pick(worker)));
-      client.close();
-      log(`  warm-up: ${warmup.completed} full flows in ${round(settings.warmupMs / 1000, 1)} s (not measured)${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
-      await settle('warm-up');
-    }
-
-    // 1. Full two-step flows.
-    let peakFlowsPerSecond = 0;
-    for (const concurrency of settings.levels) {
+    // Full flows (the warm-up and the levels) are driven by the C driver where this machine can build it
+    // (flow-driver.ts: the same flow for a fraction of the CPU the Node.js driver takes from the server's
+    // KDF), its own SMTP sink taking the server's mail meanwhile; else from Node.js (fullFlow).
+    const native = settings.nativeFlowDriver ? await FlowDriver.start(server.url) : undefined;
+    const mailTo = async (port: number): Promise<void> => {
+      const changed = await admin.post('/system/setConfig', { 'email.port': String(port) }, adminToken);
+      if (changed.body?.result?.status !== true) throw new Error(`setConfig failed: ${JSON.stringify(changed.body)}`);
+    };
+    if (native) await mailTo(native.smtpPort);
+    /** One closed-loop run of full flows, with each step's latency and the C driver's CPU (0 for Node.js's, which the CPU meter reads). */
+    const flows = async (concurrency: number, durationMs: number): Promise<{ loop: LoopResult; steps: { pin: LatencyRecorder; answer: LatencyRecorder; mail: LatencyRecorder }; driverCpuMs: number }> => {
+      if (native) {
+        const run = await native.run(concurrency, durationMs, PIN, groups.flow);
+        return { loop: run.loop, steps: run.steps, driverCpuMs: run.cpuMs };
+      }
       const client = new HttpClient(server.url, concurrency);
       const pick = userPicker(groups.flow, concurrency);
       const steps = { pin: new LatencyRecorder(), answer: new LatencyRecorder(), mail: new LatencyRecorder() };
-      const ceilingBefore = await ceilingNow();
-      await stallWindow.start();
-      const cpuStart = cpuMeter.mark();
-      const loop = await closedLoop(concurrency, settings.levelDurationMs, (worker) => flow(client, pick(worker), steps));
+      const loop = await closedLoop(concurrency, durationMs, (worker) => flow(client, pick(worker), steps));
       client.close();
-      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()), steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() }, mail: steps.mail.summary() };
-      record('full-flow', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
-      peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
+      return { loop, steps, driverCpuMs: 0 };
+    };
+    let peakFlowsPerSecond = 0;
+    try {
+      // 0. Warm-up, not measured: the server as it runs after minutes in production, not seconds.
+      {
+        const concurrency = Math.min(16, Math.max(...settings.levels));
+        const { loop: warmup } = await flows(concurrency, settings.warmupMs);
+        log(`  warm-up: ${warmup.completed} full flows in ${round(settings.warmupMs / 1000, 1)} s (not measured${native ? '; C driver' : ''})${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
+        await settle('warm-up');
+      }
+
+      // 1. Full two-step flows.
+      for (const concurrency of settings.levels) {
+        const ceilingBefore = await ceilingNow();
+        await stallWindow.start();
+        const cpuStart = cpuMeter.mark();
+        const { loop, steps, driverCpuMs } = await flows(concurrency, settings.levelDurationMs);
+        const measured = {
+          cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs),
+          ...(await stallWindow.read()),
+          steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() },
+          mail: steps.mail.summary(),
+          driver: native ? ('c' as const) : ('node' as const),
+        };
+        record('full-flow', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
+        peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
+      }
+    } finally {
+      if (native) {
+        await mailTo(mailbox.port);
+        await native.stop();
+      }
     }
     await settle('full-flow');
 

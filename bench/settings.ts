@@ -38,6 +38,8 @@ export interface BenchSettings {
   transactionPrefillBudgetMs: number;
   kdf: KdfParameters;
   cores: number;
+  /** Full flows from the C driver (flow-driver.ts) where it builds; BENCH_NODE_DRIVER=1 keeps the Node.js one. */
+  nativeFlowDriver: boolean;
 }
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -69,5 +71,6 @@ export function readSettings(env: NodeJS.ProcessEnv): BenchSettings {
       parallelism: positive(env, 'MAILOTP_KDF_PARALLELISM', 1),
     },
     cores: availableParallelism(),
+    nativeFlowDriver: env['BENCH_NODE_DRIVER'] !== '1',
   };
 }

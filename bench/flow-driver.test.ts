@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import nodemailer from 'nodemailer';
+import { FlowDriver } from './flow-driver.js';
+import { HttpClient } from './http-client.js';
+import { BENCH_SETTINGS, emailOf, PIN } from './scenarios.js';
+import { startBenchServer, type BenchServer } from './server-process.js';
+
+const hasCCompiler = spawnSync(process.env['CC'] || 'cc', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * The C driver counts as throughput only what the Node.js one would (scenarios.ts fullFlow): a CHALLENGE
+ * with a transaction_id, the code read from the user's mail, and an ACCEPT for that code. Against the
+ * built server on SQLite, as the benchmark runs it, with the driver's own sink taking the mail.
+ */
+describe('bench flow driver (C): full flows against the real server, through its own SMTP sink', { skip: hasCCompiler ? false : 'no C compiler here' }, () => {
+  let dir: string;
+  let server: BenchServer;
+  let driver: FlowDriver;
+  let admin: HttpClient;
+  const flowUsers = ['flow0', 'flow1', 'flow2', 'flow3'];
+  const wrongPinUsers = ['wrong0', 'wrong1'];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mailotp-flow-driver-'));
+    server = await startBenchServer({
+      MAILOTP_DATA_DIR: join(dir, 'data'),
+      MAILOTP_DATABASE_URL: `sqlite:${join(dir, 'mailotp.db')}`,
+      MAILOTP_ADMIN_USER: 'bench-admin',
+      MAILOTP_ADMIN_PASSWORD: 'bench-admin-password',
+      MAILOTP_LOG_LEVEL: 'error',
+      // A small Argon2id, so the test is quick; the benchmark runs the server's default.
+      MAILOTP_KDF_MEMORY_KIB: '1024',
+      MAILOTP_KDF_ITERATIONS: '1',
+    }, dir);
+    driver = (await FlowDriver.start(server.url))!;
+    admin = new HttpClient(server.url, 4);
+    const token: string = (await admin.post('/auth', { username: 'bench-admin', password: 'bench-admin-password' })).body.result.value.token;
+    const config = await admin.post('/system/setConfig', { ...BENCH_SETTINGS, 'email.mailserver': '127.0.0.1', 'email.port': String(driver.smtpPort) }, token);
+    assert.equal(config.body?.result?.status, true);
+    for (const user of [...flowUsers, ...wrongPinUsers]) {
+      assert.equal((await admin.post('/user/', { user, email: emailOf(user) }, token)).body?.result?.status, true);
+      assert.equal((await admin.post('/token/init', { type: 'email', user, pin: PIN, email: emailOf(user) }, token)).body?.result?.value, true);
+    }
+  });
+
+  after(async () => {
+    admin?.close();
+    await driver?.stop();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs whole flows (CHALLENGE, the mailed code, ACCEPT) and reports each with its steps and its own CPU', async () => {
+    const run = await driver.run(2, 800, PIN, flowUsers);
+    assert.equal(run.loop.errors, 0);
+    assert.ok(run.loop.completed >= 4, JSON.stringify(run.loop));
+    assert.equal(run.loop.concurrency, 2);
+    assert.equal(run.loop.latency.count, run.loop.completed);
+    for (const step of [run.steps.pin, run.steps.answer, run.steps.mail]) assert.equal(step.count, run.loop.completed);
+    // Every flow waited for its own mail: as many arrived as flows completed.
+    assert.equal(run.mails, run.loop.completed);
+    assert.ok(run.loop.elapsedSeconds >= 0.8 && Math.abs(run.loop.perSecond - run.loop.completed / run.loop.elapsedSeconds) < 0.5, JSON.stringify(run.loop));
+    // A flow's mail came after its PIN request was sent, and the flow took at least as long as its steps.
+    const flow = run.loop.latency.summary()!;
+    const mail = run.steps.mail.summary()!;
+    assert.ok(mail.p50Ms > 0 && flow.maxMs >= mail.maxMs, JSON.stringify({ flow, mail }));
+    assert.ok(run.cpuMs > 0, String(run.cpuMs));
+    // Nothing left over: each code was taken by its flow.
+    for (const user of flowUsers) assert.deepEqual((await driver.peek(user)).codes, []);
+  });
+
+  it('counts flows the server does not accept as errors, never as throughput', async () => {
+    const run = await driver.run(2, 300, '0000', wrongPinUsers);
+    assert.equal(run.loop.completed, 0);
+    assert.ok(run.loop.errors >= 2, JSON.stringify(run.loop));
+    assert.equal(run.loop.latency.count, 0);
+    assert.equal(run.mails, 0);
+  });
+
+  it('reads the code from mails sent with DATA too (nodemailer): base64 and quoted-printable bodies, for known users only', async () => {
+    driver.setUsers(['peeker']);
+    const before = await driver.peek('peeker');
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: driver.smtpPort, secure: false, ignoreTLS: true });
+    try {
+      await transport.sendMail({ from: 'otp@bench.test', to: 'peeker@bench.test', subject: 'code', text: 'Your code is 123456.', textEncoding: 'base64' });
+      // Quoted-printable breaks lines over 76 characters with a soft break, here through the code's line.
+      await transport.sendMail({ from: 'otp@bench.test', to: 'peeker@bench.test', subject: 'code', text: `${'é'.repeat(30)} code 654321 ${'x'.repeat(90)}`, textEncoding: 'quoted-printable' });
+      await transport.sendMail({ from: 'otp@bench.test', to: 'nobody@bench.test', subject: 'code', text: 'Your code is 999999.' });
+    } finally {
+      transport.close();
+    }
+    const after = await driver.peek('peeker');
+    assert.equal(after.mails - before.mails, 3);
+    assert.deepEqual(after.codes, ['123456', '654321']);
+    assert.deepEqual((await driver.peek('nobody')).codes, []);
+  });
+});

@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface, type Interface } from 'node:readline';
+import { LatencyRecorder, round } from './latency.js';
+import type { LoopResult } from './load.js';
+import { buildNative, type NativeProgram } from './native-build.js';
+
+/** One closed-loop level of full flows as the C driver ran it. */
+export interface NativeFlowRun {
+  loop: LoopResult;
+  steps: { pin: LatencyRecorder; answer: LatencyRecorder; mail: LatencyRecorder };
+  /** The driver's own CPU during the level (user + system), ms. */
+  cpuMs: number;
+  /** Mails its sink received during the level. */
+  mails: number;
+}
+
+interface RunOutput {
+  completed: number;
+  errors: number;
+  elapsedMs: number;
+  cpuMs: number;
+  mails: number;
+  flow: number[];
+  pin: number[];
+  mail: number[];
+  answer: number[];
+  error?: string;
+}
+
+function checkNames(users: readonly string[]): void {
+  if (users.some((user) => !/^[A-Za-z0-9._-]+$/.test(user))) throw new Error('the flow driver takes user names of letters, digits, dot, dash and underscore');
+}
+
+function recorderOf(samplesMs: readonly number[]): LatencyRecorder {
+  const recorder = new LatencyRecorder();
+  for (const sample of samplesMs) recorder.add(sample);
+  return recorder;
+}
+
+/**
+ * The full-flow load driver in C with its SMTP sink (bench/flow-driver.c), run as one process for a
+ * database's full-flow levels: the server's mail goes to its sink (`smtpPort`) meanwhile. It does what
+ * scenarios.ts's fullFlow does in Node.js at a fraction of the CPU, which on a 2-core machine is taken from
+ * the server's KDF: the Node.js driver and sink spent 0.6-0.9 ms a flow, 0.44-0.58 of it in user space.
+ * `start` answers undefined where the machine has no C compiler; the benchmark then drives full flows from
+ * Node.js as before.
+ */
+export class FlowDriver {
+  readonly #child: ChildProcess;
+  readonly #lines: Interface;
+  readonly #program: NativeProgram;
+  readonly #output: string[] = [];
+  #waiting: ((line: string) => void) | undefined;
+  readonly smtpPort: number;
+
+  private constructor(child: ChildProcess, lines: Interface, program: NativeProgram, smtpPort: number) {
+    this.#child = child;
+    this.#lines = lines;
+    this.#program = program;
+    this.smtpPort = smtpPort;
+    lines.on('line', (line) => {
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      if (waiting) waiting(line);
+      else this.#output.push(line);
+    });
+  }
+
+  static async start(serverUrl: string, program = buildNative('flow-driver')): Promise<FlowDriver | undefined> {
+    if (!program) return undefined;
+    const url = new URL(serverUrl);
+    const child = spawn(program.binary, [url.hostname, url.port], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout! });
+    try {
+      const ready = await Promise.race([
+        once(lines, 'line').then(([line]) => String(line)),
+        once(child, 'exit').then(([code]) => {
+          throw new Error(`the flow driver exited (${String(code)}) before it was ready`);
+        }),
+      ]);
+      const match = /^ready (\d+)$/.exec(ready);
+      if (!match) throw new Error(`the flow driver said ${JSON.stringify(ready)} instead of ready`);
+      return new FlowDriver(child, lines, program, Number(match[1]));
+    } catch (error) {
+      child.kill('SIGKILL');
+      program.remove();
+      throw error;
+    }
+  }
+
+  /** Sends one command and waits for its one line of output. */
+  async #ask(command: string): Promise<string> {
+    let onExit: ((code: number | null) => void) | undefined;
+    const line = new Promise<string>((resolve, reject) => {
+      const queued = this.#output.shift();
+      if (queued !== undefined) return resolve(queued);
+      this.#waiting = resolve;
+      onExit = (code) => reject(new Error(`the flow driver exited (${String(code)}) before it answered ${command.split(' ')[0]}`));
+      this.#child.once('exit', onExit);
+    });
+    this.#child.stdin!.write(`${command}\n`);
+    try {
+      return await line;
+    } finally {
+      if (onExit) this.#child.off('exit', onExit);
+    }
+  }
+
+  /** Full flows at `concurrency` for `durationMs`; the driver's CPU is its own getrusage over the run. */
+  async run(concurrency: number, durationMs: number, pin: string, users: readonly string[]): Promise<NativeFlowRun> {
+    checkNames(users);
+    const text = await this.#ask(`run ${concurrency} ${Math.round(durationMs)} ${pin} ${users.join(',')}`);
+    const output = JSON.parse(text) as RunOutput;
+    if (output.error) throw new Error(`the flow driver refused the run: ${output.error}`);
+    const elapsedSeconds = output.elapsedMs / 1000;
+    return {
+      loop: {
+        concurrency,
+        elapsedSeconds: round(elapsedSeconds, 3),
+        completed: output.completed,
+        errors: output.errors,
+        perSecond: round(output.completed / elapsedSeconds, 1),
+        latency: recorderOf(output.flow),
+        endedBy: 'time',
+      },
+      steps: { pin: recorderOf(output.pin), answer: recorderOf(output.answer), mail: recorderOf(output.mail) },
+      cpuMs: output.cpuMs,
+      mails: output.mails,
+    };
+  }
+
+  /** Sets the users whose mail the sink keeps, outside a run. */
+  setUsers(users: readonly string[]): void {
+    checkNames(users);
+    this.#child.stdin!.write(`users ${users.join(',')}\n`);
+  }
+
+  /** What the sink has received in all, and the codes it read from a user's mails that no flow took yet. */
+  async peek(user: string): Promise<{ mails: number; codes: string[] }> {
+    checkNames([user]);
+    return JSON.parse(await this.#ask(`peek ${user}`)) as { mails: number; codes: string[] };
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      const exited = once(this.#child, 'exit');
+      this.#child.stdin!.end('quit\n');
+      await exited;
+    }
+    this.#lines.close();
+    this.#program.remove();
+  }
+}
