@@ -12,8 +12,9 @@
  * POST /validate/check user + transaction_id + code, which must answer ACCEPT. Anything else, or no mail
  * within MAIL_TIMEOUT_MS, is an error, and only successful flows count.
  *
- * Usage: flow-driver HTTP_HOST HTTP_PORT. It listens for SMTP on 127.0.0.1, an ephemeral port, prints
+ * Usage: flow-driver [HTTP_HOST HTTP_PORT]. It listens for SMTP on 127.0.0.1, an ephemeral port, prints
  * "ready SMTP_PORT", then reads commands from stdin, one per line:
+ *   target HTTP_HOST HTTP_PORT   the server the next runs go to (for a server that needs the sink's port first)
  *   run CONCURRENCY DURATION_MS PIN USER[,USER...]
  *     CONCURRENCY workers, each with its own keep-alive connection, run flows back to back until
  *     DURATION_MS have passed; worker w takes users w, w+c, w+2c, ... (bench/scenarios.ts userPicker), so
@@ -276,7 +277,7 @@ typedef struct {
 } worker_t;
 
 static int epfd;
-static const char *http_host;
+static char http_host[64] = "127.0.0.1";
 static int http_port;
 static char pin[64];
 static worker_t workers[MAX_WORKERS];
@@ -668,6 +669,11 @@ static void on_listen(int listen_fd) {
 
 /* ---- runs ---- */
 
+static void set_target(const char *host, const char *port) {
+  snprintf(http_host, sizeof http_host, "%s", host);
+  http_port = atoi(port);
+}
+
 static double cpu_ms(void) {
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
@@ -699,8 +705,8 @@ static void finish_run(void) {
 static void start_run(char *args) {
   char *save = NULL;
   char *c = strtok_r(args, " ", &save), *duration = strtok_r(NULL, " ", &save), *p = strtok_r(NULL, " ", &save), *list = strtok_r(NULL, " ", &save);
-  if (!c || !duration || !p || !list || atoi(c) < 1 || atoi(c) > MAX_WORKERS || strlen(p) >= sizeof pin) {
-    printf("{\"error\":\"usage: run CONCURRENCY DURATION_MS PIN USER[,USER...]\"}\n");
+  if (!c || !duration || !p || !list || http_port <= 0 || atoi(c) < 1 || atoi(c) > MAX_WORKERS || strlen(p) >= sizeof pin) {
+    printf("{\"error\":\"usage: run CONCURRENCY DURATION_MS PIN USER[,USER...], after a target\"}\n");
     fflush(stdout);
     return;
   }
@@ -744,14 +750,13 @@ static int all_idle(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s HTTP_HOST HTTP_PORT\n", argv[0]);
+  if (argc != 1 && argc != 3) {
+    fprintf(stderr, "usage: %s [HTTP_HOST HTTP_PORT]\n", argv[0]);
     return 2;
   }
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGPIPE, SIG_IGN);
-  http_host = argv[1];
-  http_port = atoi(argv[2]);
+  if (argc == 3) set_target(argv[1], argv[2]);
   for (int i = 0; i < MAX_SMTP; i++) smtp[i].fd = -1;
   for (int i = 0; i < MAX_WORKERS; i++) workers[i].fd = -1;
 
@@ -790,6 +795,10 @@ int main(int argc, char **argv) {
           *eol = 0;
           if (strncmp(commands.data, "run ", 4) == 0 && !running) start_run(commands.data + 4);
           else if (strncmp(commands.data, "users ", 6) == 0 && !running) set_users(commands.data + 6);
+          else if (strncmp(commands.data, "target ", 7) == 0 && !running) {
+            char host[64], port[16];
+            if (sscanf(commands.data + 7, "%63s %15s", host, port) == 2) set_target(host, port);
+          }
           else if (strncmp(commands.data, "peek ", 5) == 0) peek(commands.data + 5);
           else if (strcmp(commands.data, "quit") == 0) return 0;
           buf_drop_front(&commands, (size_t)(eol - commands.data) + 1);

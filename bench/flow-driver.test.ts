@@ -22,6 +22,7 @@ describe('bench flow driver (C): full flows against the real server, through its
   let server: BenchServer;
   let driver: FlowDriver;
   let admin: HttpClient;
+  let adminToken: string;
   const flowUsers = ['flow0', 'flow1', 'flow2', 'flow3'];
   const wrongPinUsers = ['wrong0', 'wrong1'];
 
@@ -40,6 +41,7 @@ describe('bench flow driver (C): full flows against the real server, through its
     driver = (await FlowDriver.start(server.url))!;
     admin = new HttpClient(server.url, 4);
     const token: string = (await admin.post('/auth', { username: 'bench-admin', password: 'bench-admin-password' })).body.result.value.token;
+    adminToken = token;
     const config = await admin.post('/system/setConfig', { ...BENCH_SETTINGS, 'email.mailserver': '127.0.0.1', 'email.port': String(driver.smtpPort) }, token);
     assert.equal(config.body?.result?.status, true);
     for (const user of [...flowUsers, ...wrongPinUsers]) {
@@ -80,6 +82,21 @@ describe('bench flow driver (C): full flows against the real server, through its
     assert.ok(run.loop.errors >= 2, JSON.stringify(run.loop));
     assert.equal(run.loop.latency.count, 0);
     assert.equal(run.mails, 0);
+  });
+
+  it('starts before its server, which needs the sink\'s port first (the protocol floor), and runs once told where it is', async () => {
+    const late = (await FlowDriver.start())!;
+    const mailTo = async (port: number) => assert.equal((await admin.post('/system/setConfig', { 'email.port': String(port) }, adminToken)).body?.result?.status, true);
+    try {
+      await assert.rejects(late.run(1, 100, PIN, flowUsers), /after a target/);
+      late.target(server.url);
+      await mailTo(late.smtpPort);
+      const run = await late.run(1, 200, PIN, flowUsers);
+      assert.ok(run.loop.completed >= 1 && run.loop.errors === 0 && run.mails === run.loop.completed, JSON.stringify(run.loop));
+    } finally {
+      await mailTo(driver.smtpPort);
+      await late.stop();
+    }
   });
 
   it('reads the code from mails sent with DATA too (nodemailer): base64 and quoted-printable bodies, for known users only', async () => {

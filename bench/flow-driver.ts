@@ -28,6 +28,12 @@ interface RunOutput {
   error?: string;
 }
 
+function hostAndPort(serverUrl: string): [string, string] {
+  const url = new URL(serverUrl);
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(url.hostname) || !url.port) throw new Error(`the flow driver takes an IPv4 address and a port: ${serverUrl}`);
+  return [url.hostname, url.port];
+}
+
 function checkNames(users: readonly string[]): void {
   if (users.some((user) => !/^[A-Za-z0-9._-]+$/.test(user))) throw new Error('the flow driver takes user names of letters, digits, dot, dash and underscore');
 }
@@ -67,10 +73,10 @@ export class FlowDriver {
     });
   }
 
-  static async start(serverUrl: string, program = buildNative('flow-driver')): Promise<FlowDriver | undefined> {
+  /** Without `serverUrl` (a server that needs the sink's port before it starts), name it with `target` before a run. */
+  static async start(serverUrl?: string, program = buildNative('flow-driver')): Promise<FlowDriver | undefined> {
     if (!program) return undefined;
-    const url = new URL(serverUrl);
-    const child = spawn(program.binary, [url.hostname, url.port], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(program.binary, serverUrl ? hostAndPort(serverUrl) : [], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout! });
     try {
       const ready = await Promise.race([
@@ -128,6 +134,11 @@ export class FlowDriver {
       cpuMs: output.cpuMs,
       mails: output.mails,
     };
+  }
+
+  /** The server the next runs go to. */
+  target(serverUrl: string): void {
+    this.#child.stdin!.write(`target ${hostAndPort(serverUrl).join(' ')}\n`);
   }
 
   /** Sets the users whose mail the sink keeps, outside a run. */

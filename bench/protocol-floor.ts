@@ -4,7 +4,8 @@ import { CpuMeter, type LevelCpu } from './cpu-usage.js';
 import { HttpClient } from './http-client.js';
 import { round } from './latency.js';
 import type { KdfCeiling, Limits } from './limits.js';
-import { closedLoop } from './load.js';
+import { closedLoop, type LoopResult } from './load.js';
+import { FlowDriver } from './flow-driver.js';
 import type { Mailbox } from './mailbox.js';
 import { fullFlow, kdfCeilingFor, kdfRateDuring, PIN, userPicker } from './scenarios.js';
 import type { BenchSettings } from './settings.js';
@@ -23,6 +24,8 @@ export interface ProtocolFloorLevel {
   /** perSecond ÷ the best of those, as for mailotp's levels (kdfCeilingFor). */
   fractionOfKdf: number;
   cpu: LevelCpu | undefined;
+  /** Which load driver and SMTP sink ran the flows (flow-driver.c, or Node.js where it could not be built). */
+  driver?: 'c' | 'node';
 }
 
 /**
@@ -33,7 +36,9 @@ export interface ProtocolFloorLevel {
  */
 export async function measureProtocolFloor(settings: BenchSettings, limits: Limits, mailbox: Mailbox, kdfCeiling: KdfCeiling, log: (line: string) => void): Promise<ProtocolFloorLevel[]> {
   const { kdf } = settings;
-  const child = fork(new URL('./floor-launch.cjs', import.meta.url).pathname, [kdf.memoryKiB, kdf.iterations, kdf.parallelism, mailbox.port, PIN].map(String), {
+  // Driven as mailotp's full flows are (scenarios.ts): by the C driver where it builds, its sink taking the floor's mail.
+  const native = settings.nativeFlowDriver ? await FlowDriver.start() : undefined;
+  const child = fork(new URL('./floor-launch.cjs', import.meta.url).pathname, [kdf.memoryKiB, kdf.iterations, kdf.parallelism, native?.smtpPort ?? mailbox.port, PIN].map(String), {
     execArgv: [...SERVER_NODE_FLAGS],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -41,24 +46,29 @@ export async function measureProtocolFloor(settings: BenchSettings, limits: Limi
   try {
     const { port } = await nextMessage<{ port: number }>(child, 'the protocol floor');
     const url = `http://127.0.0.1:${port}`;
+    native?.target(url);
     const users = Array.from({ length: settings.userCount }, (_, index) => `floor${String(index).padStart(4, '0')}`);
-    const flows = async (concurrency: number, durationMs: number) => {
+    const flows = async (concurrency: number, durationMs: number): Promise<{ loop: LoopResult; driverCpuMs: number }> => {
+      if (native) {
+        const run = await native.run(concurrency, durationMs, PIN, users);
+        return { loop: run.loop, driverCpuMs: run.cpuMs };
+      }
       const client = new HttpClient(url, concurrency);
       const pick = userPicker(users, concurrency);
       try {
-        return await closedLoop(concurrency, durationMs, (worker) => fullFlow(client, mailbox, pick(worker), () => undefined));
+        return { loop: await closedLoop(concurrency, durationMs, (worker) => fullFlow(client, mailbox, pick(worker), () => undefined)), driverCpuMs: 0 };
       } finally {
         client.close();
       }
     };
-    const warmup = await flows(Math.min(16, Math.max(...settings.levels)), settings.warmupMs);
-    log(`  protocol floor warm-up: ${warmup.completed} full flows (not measured)${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
+    const { loop: warmup } = await flows(Math.min(16, Math.max(...settings.levels)), settings.warmupMs);
+    log(`  protocol floor warm-up: ${warmup.completed} full flows (not measured${native ? '; C driver' : ''})${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
     const cpuMeter = new CpuMeter(child.pid!, settings.cores);
     for (const concurrency of settings.levels) {
       const before = (await kdfCeiling.measure()).perSecond;
       const cpuStart = cpuMeter.mark();
-      const loop = await flows(concurrency, settings.levelDurationMs);
-      const cpu = cpuMeter.since(cpuStart, loop.completed);
+      const { loop, driverCpuMs } = await flows(concurrency, settings.levelDurationMs);
+      const cpu = cpuMeter.since(cpuStart, loop.completed, driverCpuMs);
       const after = (await kdfCeiling.measure()).perSecond;
       const kdfCeilingBeside = { beforePerSecond: before, afterPerSecond: after };
       const during = kdfRateDuring(cpu, 1, settings.cores);
@@ -72,6 +82,7 @@ export async function measureProtocolFloor(settings: BenchSettings, limits: Limi
         ...(during === undefined ? {} : { kdfRateDuringPerSecond: during }),
         fractionOfKdf: round(loop.perSecond / ceiling, 3),
         cpu,
+        driver: native ? 'c' : 'node',
       };
       levels.push(level);
       log(`  protocol floor c=${concurrency}: ${level.perSecond} flows/s (${Math.round(level.fractionOfKdf * 100)}% of KDF ${ceiling}/s)${level.errors ? `, ${level.errors} errors` : ''}` +
@@ -79,6 +90,7 @@ export async function measureProtocolFloor(settings: BenchSettings, limits: Limi
     }
   } finally {
     await stopChild(child);
+    await native?.stop();
   }
   return levels;
 }

@@ -233,7 +233,7 @@ export function markdown(report: BenchReport): string {
     lines.push(`| bare PostgreSQL single-row UPDATE/s by concurrency (pool of 10) | ${Object.entries(limits.postgresUpdatesPerSecond).map(([level, value]) => `c=${level}: ${value}`).join(', ')} |`);
   }
   for (const level of limits.protocolFloor ?? []) {
-    const cpu = level.cpu ? `; CPU/flow: main thread ${level.cpu.serverMainThreadMs} ms (${level.cpu.serverMainWakeUps} wake-ups), other threads ${level.cpu.serverOtherThreadsMs} ms (KDF pool ${level.cpu.serverKdfPoolMs}), driver and sink ${level.cpu.driverMs}` : '';
+    const cpu = level.cpu ? `; CPU/flow: main thread ${level.cpu.serverMainThreadMs} ms (${level.cpu.serverMainWakeUps} wake-ups), other threads ${level.cpu.serverOtherThreadsMs} ms (KDF pool ${level.cpu.serverKdfPoolMs}), driver and sink ${level.cpu.driverMs}${level.driver === 'c' ? ' (C)' : ''}` : '';
     lines.push(`| protocol floor: full flows/s, c=${level.concurrency} (mailotp's fastify, Argon2id hasher and mailer; challenges in memory: no database, audit, limits or outbox) | ` +
       `${level.perSecond} = ${Math.round(level.fractionOfKdf * 100)}% of the KDF ceiling beside it (${level.kdfCeilingBeside.beforePerSecond} before, ${level.kdfCeilingBeside.afterPerSecond} after${level.kdfRateDuringPerSecond === undefined ? '' : `, ${level.kdfRateDuringPerSecond} by its own pool`})${level.errors ? `, ${level.errors} errors` : ''}${cpu} |`);
   }
