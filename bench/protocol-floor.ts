@@ -1,13 +1,11 @@
 import { fork } from 'node:child_process';
 import { nextMessage, stopChild } from './child-process.js';
 import { CpuMeter, type LevelCpu } from './cpu-usage.js';
-import { HttpClient } from './http-client.js';
 import { round } from './latency.js';
 import type { KdfCeiling, Limits } from './limits.js';
-import { closedLoop, type LoopResult } from './load.js';
 import { FlowDriver } from './flow-driver.js';
 import type { Mailbox } from './mailbox.js';
-import { fullFlow, kdfCeilingFor, kdfRateDuring, PIN, userPicker } from './scenarios.js';
+import { driveFullFlows, kdfCeilingFor, kdfRateDuring, PIN } from './scenarios.js';
 import type { BenchSettings } from './settings.js';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 
@@ -48,19 +46,7 @@ export async function measureProtocolFloor(settings: BenchSettings, limits: Limi
     const url = `http://127.0.0.1:${port}`;
     native?.target(url);
     const users = Array.from({ length: settings.userCount }, (_, index) => `floor${String(index).padStart(4, '0')}`);
-    const flows = async (concurrency: number, durationMs: number): Promise<{ loop: LoopResult; driverCpuMs: number }> => {
-      if (native) {
-        const run = await native.run(concurrency, durationMs, PIN, users);
-        return { loop: run.loop, driverCpuMs: run.cpuMs };
-      }
-      const client = new HttpClient(url, concurrency);
-      const pick = userPicker(users, concurrency);
-      try {
-        return { loop: await closedLoop(concurrency, durationMs, (worker) => fullFlow(client, mailbox, pick(worker), () => undefined)), driverCpuMs: 0 };
-      } finally {
-        client.close();
-      }
-    };
+    const flows = (concurrency: number, durationMs: number) => driveFullFlows(native, { url, mailbox, users }, concurrency, durationMs);
     const { loop: warmup } = await flows(Math.min(16, Math.max(...settings.levels)), settings.warmupMs);
     log(`  protocol floor warm-up: ${warmup.completed} full flows (not measured${native ? '; C driver' : ''})${warmup.errors ? `, ${warmup.errors} errors` : ''}`);
     const cpuMeter = new CpuMeter(child.pid!, settings.cores);

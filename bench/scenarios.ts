@@ -202,6 +202,42 @@ export async function fullFlow(client: HttpClient, mailbox: Mailbox, user: strin
   return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
 }
 
+/** What a run of full flows needs from its server, for either driver. */
+export interface FullFlowTarget {
+  url: string;
+  /** The Node.js driver's sink (the C driver has its own). */
+  mailbox: Mailbox;
+  users: readonly string[];
+  /** Called as each flow's CHALLENGE arrives (Node.js driver only): for a caller that counts the mails it expects. */
+  onChallenge?: () => void;
+}
+
+/**
+ * Full flows at one concurrency for `durationMs`: from the C driver when there is one (flow-driver.ts),
+ * else from Node.js (fullFlow), with each step's latency and the C driver's own CPU (0 for Node.js's,
+ * which the CPU meter reads as its own process's).
+ */
+export async function driveFullFlows(
+  driver: FlowDriver | undefined,
+  target: FullFlowTarget,
+  concurrency: number,
+  durationMs: number,
+): Promise<{ loop: LoopResult; steps: FlowSteps; driverCpuMs: number }> {
+  if (driver) {
+    const run = await driver.run(concurrency, durationMs, PIN, target.users);
+    return { loop: run.loop, steps: run.steps, driverCpuMs: run.cpuMs };
+  }
+  const client = new HttpClient(target.url, concurrency);
+  const pick = userPicker(target.users, concurrency);
+  const steps: FlowSteps = { pin: new LatencyRecorder(), answer: new LatencyRecorder(), mail: new LatencyRecorder() };
+  try {
+    const loop = await closedLoop(concurrency, durationMs, (worker) => fullFlow(client, target.mailbox, pick(worker), target.onChallenge ?? (() => undefined), steps));
+    return { loop, steps, driverCpuMs: 0 };
+  } finally {
+    client.close();
+  }
+}
+
 /**
  * The KDF rate a level's own verifications imply: every core running Argon2id at the CPU per verification
  * the server's KDF pool spent during the level. The ceilings beside a level are taken while the server
@@ -463,11 +499,6 @@ export async function benchDatabase(
 
     const check = (client: HttpClient, params: Record<string, string>) => client.post('/validate/check', params);
 
-    const flow = (client: HttpClient, user: string, steps?: FlowSteps): Promise<OpOutcome> =>
-      fullFlow(client, mailbox, user, () => {
-        expectedMails += 1;
-      }, steps);
-
     // Full flows (the warm-up and the levels) are driven by the C driver where this machine can build it
     // (flow-driver.ts: the same flow for a fraction of the CPU the Node.js driver takes from the server's
     // KDF), its own SMTP sink taking the server's mail meanwhile; else from Node.js (fullFlow).
@@ -477,19 +508,8 @@ export async function benchDatabase(
       if (changed.body?.result?.status !== true) throw new Error(`setConfig failed: ${JSON.stringify(changed.body)}`);
     };
     if (native) await mailTo(native.smtpPort);
-    /** One closed-loop run of full flows, with each step's latency and the C driver's CPU (0 for Node.js's, which the CPU meter reads). */
-    const flows = async (concurrency: number, durationMs: number): Promise<{ loop: LoopResult; steps: { pin: LatencyRecorder; answer: LatencyRecorder; mail: LatencyRecorder }; driverCpuMs: number }> => {
-      if (native) {
-        const run = await native.run(concurrency, durationMs, PIN, groups.flow);
-        return { loop: run.loop, steps: run.steps, driverCpuMs: run.cpuMs };
-      }
-      const client = new HttpClient(server.url, concurrency);
-      const pick = userPicker(groups.flow, concurrency);
-      const steps = { pin: new LatencyRecorder(), answer: new LatencyRecorder(), mail: new LatencyRecorder() };
-      const loop = await closedLoop(concurrency, durationMs, (worker) => flow(client, pick(worker), steps));
-      client.close();
-      return { loop, steps, driverCpuMs: 0 };
-    };
+    const flowTarget = { url: server.url, mailbox, users: groups.flow, onChallenge: () => void (expectedMails += 1) };
+    const flows = (concurrency: number, durationMs: number) => driveFullFlows(native, flowTarget, concurrency, durationMs);
     let peakFlowsPerSecond = 0;
     try {
       // 0. Warm-up, not measured: the server as it runs after minutes in production, not seconds.
@@ -517,11 +537,10 @@ export async function benchDatabase(
         peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
       }
     } finally {
-      if (native) {
-        await mailTo(mailbox.port);
-        await native.stop();
-      }
+      await native?.stop();
     }
+    // Not in the finally: after a failed level the run ends anyway, and this would hide why.
+    if (native) await mailTo(mailbox.port);
     await settle('full-flow');
 
     // 2. PIN+OTP in one pass, each against a challenge triggered (and mailed) beforehand.
