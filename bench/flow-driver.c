@@ -499,11 +499,11 @@ static void smtp_close(int index) {
 
 static void smtp_reply(smtp_t *s, const char *text) {
   size_t len = strlen(text), done = 0;
-  while (done < len) {
+  for (int waits = 0; done < len;) {
     ssize_t n = write(s->fd, text + done, len - done);
     if (n > 0) done += (size_t)n;
-    else if (n < 0 && errno == EAGAIN) {
-      /* Replies are a few lines; a full socket buffer here means the peer stopped reading. */
+    else if (n < 0 && errno == EAGAIN && waits++ < 1000) {
+      /* Replies are a few lines; a full socket buffer means the peer stopped reading: wait up to 1 s. */
       struct timespec pause = { 0, 1000000 };
       nanosleep(&pause, NULL);
     } else return;
