@@ -3,7 +3,7 @@
  * C compiler the benchmark drives full flows from Node.js as before, scenarios.ts's fullFlow).
  *
  * Why C: on a 2-core machine the driver's CPU is taken from the server's KDF, whose rate is the bound
- * the full flows are held against. The Node.js driver and sink spent 0.6-0.9 ms of CPU per flow, 0.44-0.58
+ * the full flows are held against. The Node.js driver and sink spent 0.6-0.9 ms of CPU per flow, 0.41-0.58
  * of it in user space (V8, libuv and the driver's JavaScript, each wake-up starting from caches Argon2id
  * had just filled); the system calls and loopback TCP both drivers make are the same.
  *

@@ -4,11 +4,12 @@ import { createInterface, type Interface } from 'node:readline';
 import { LatencyRecorder, round } from './latency.js';
 import type { LoopResult } from './load.js';
 import { buildNative, type NativeProgram } from './native-build.js';
+import type { FlowSteps } from './scenarios.js';
 
 /** One closed-loop level of full flows as the C driver ran it. */
 export interface NativeFlowRun {
   loop: LoopResult;
-  steps: { pin: LatencyRecorder; answer: LatencyRecorder; mail: LatencyRecorder };
+  steps: FlowSteps;
   /** The driver's own CPU during the level (user + system), ms. */
   cpuMs: number;
   /** Mails its sink received during the level. */
@@ -48,7 +49,7 @@ function recorderOf(samplesMs: readonly number[]): LatencyRecorder {
  * The full-flow load driver in C with its SMTP sink (bench/flow-driver.c), run as one process for a
  * database's full-flow levels: the server's mail goes to its sink (`smtpPort`) meanwhile. It does what
  * scenarios.ts's fullFlow does in Node.js at a fraction of the CPU, which on a 2-core machine is taken from
- * the server's KDF: the Node.js driver and sink spent 0.6-0.9 ms a flow, 0.44-0.58 of it in user space.
+ * the server's KDF: the Node.js driver and sink spent 0.6-0.9 ms a flow, 0.41-0.58 of it in user space.
  * `start` answers undefined where the machine has no C compiler; the benchmark then drives full flows from
  * Node.js as before.
  */
@@ -151,10 +152,6 @@ export class FlowDriver {
   async peek(user: string): Promise<{ mails: number; codes: string[] }> {
     checkNames([user]);
     return JSON.parse(await this.#ask(`peek ${user}`)) as { mails: number; codes: string[] };
-  }
-
-  get pid(): number {
-    return this.#child.pid!;
   }
 
   async stop(): Promise<void> {

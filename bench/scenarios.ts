@@ -396,8 +396,11 @@ export async function benchDatabase(
     const auth = await admin.post('/auth', { username: 'bench-admin', password: 'bench-admin-password' });
     const adminToken: string = auth.body?.result?.value?.token;
     if (!adminToken) throw new Error(`admin login failed: ${JSON.stringify(auth.body)}`);
-    const config = await admin.post('/system/setConfig', { ...BENCH_SETTINGS, 'email.mailserver': '127.0.0.1', 'email.port': String(mailbox.port) }, adminToken);
-    if (config.body?.result?.status !== true) throw new Error(`setConfig failed: ${JSON.stringify(config.body)}`);
+    const setConfig = async (params: Record<string, string>): Promise<void> => {
+      const changed = await admin.post('/system/setConfig', params, adminToken);
+      if (changed.body?.result?.status !== true) throw new Error(`setConfig failed: ${JSON.stringify(changed.body)}`);
+    };
+    await setConfig({ ...BENCH_SETTINGS, 'email.mailserver': '127.0.0.1', 'email.port': String(mailbox.port) });
 
     const seedStart = performance.now();
     const users = Array.from({ length: settings.userCount }, (_, index) => `bench${String(index).padStart(4, '0')}`);
@@ -503,10 +506,7 @@ export async function benchDatabase(
     // (flow-driver.ts: the same flow for a fraction of the CPU the Node.js driver takes from the server's
     // KDF), its own SMTP sink taking the server's mail meanwhile; else from Node.js (fullFlow).
     const native = settings.nativeFlowDriver ? await FlowDriver.start(server.url) : undefined;
-    const mailTo = async (port: number): Promise<void> => {
-      const changed = await admin.post('/system/setConfig', { 'email.port': String(port) }, adminToken);
-      if (changed.body?.result?.status !== true) throw new Error(`setConfig failed: ${JSON.stringify(changed.body)}`);
-    };
+    const mailTo = (port: number): Promise<void> => setConfig({ 'email.port': String(port) });
     if (native) await mailTo(native.smtpPort);
     const flowTarget = { url: server.url, mailbox, users: groups.flow, onChallenge: () => void (expectedMails += 1) };
     const flows = (concurrency: number, durationMs: number) => driveFullFlows(native, flowTarget, concurrency, durationMs);
