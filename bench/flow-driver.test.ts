@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import { FlowDriver } from './flow-driver.js';
+import { FlowDriver, type ChallengeToAnswer } from './flow-driver.js';
 import { HttpClient } from './http-client.js';
 import { BENCH_SETTINGS, emailOf, PIN } from './scenarios.js';
 import { startBenchServer, type BenchServer } from './server-process.js';
@@ -97,6 +97,50 @@ describe('bench flow driver (C): full flows against the real server, through its
       await mailTo(driver.smtpPort);
       await late.stop();
     }
+  });
+
+  it('answers challenges made beforehand by transaction_id (the transaction_id levels), each once, and ends when they run out', async () => {
+    const answerUsers = ['answer0', 'answer1', 'answer2'];
+    for (const user of answerUsers) {
+      assert.equal((await admin.post('/user/', { user, email: emailOf(user) }, adminToken)).body?.result?.status, true);
+      assert.equal((await admin.post('/token/init', { type: 'email', user, pin: PIN, email: emailOf(user) }, adminToken)).body?.result?.value, true);
+    }
+    driver.setUsers(answerUsers);
+    const challenges: ChallengeToAnswer[] = [];
+    for (let round = 0; round < 2; round += 1) {
+      for (const user of answerUsers) {
+        const triggered = await admin.post('/validate/triggerchallenge', { user }, adminToken);
+        const transactionId: string = triggered.body?.detail?.transaction_id;
+        assert.ok(transactionId, JSON.stringify(triggered.body));
+        let codes: string[] = [];
+        for (let wait = 0; codes.length === 0 && wait < 100; wait += 1) {
+          codes = (await driver.peek(user)).codes;
+          if (codes.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        assert.equal(codes.length, 1, `the mail to ${user}`);
+        challenges.push({ user, transactionId, otp: codes[0]! });
+        driver.setUsers(answerUsers); // forget the code read: the pool holds it now
+      }
+    }
+    const run = await driver.answer(2, 5_000, challenges);
+    assert.equal(run.loop.completed, challenges.length, JSON.stringify(run.loop));
+    assert.equal(run.loop.errors, 0);
+    assert.equal(run.loop.endedBy, 'pool');
+    assert.equal(run.loop.latency.count, challenges.length);
+    // Ended when the challenges ran out, not at the 5 s deadline.
+    assert.ok(run.loop.elapsedSeconds < 4, JSON.stringify(run.loop));
+    assert.ok(run.cpuMs > 0, String(run.cpuMs));
+    // Each code is good once: answered again, every one is refused, and none counts.
+    const replay = await driver.answer(2, 5_000, challenges);
+    assert.equal(replay.loop.completed, 0);
+    assert.equal(replay.loop.errors, challenges.length);
+    assert.equal(replay.loop.endedBy, 'pool');
+    // A wrong code is an error too, and a level with time left over ends by time.
+    const wrong = await driver.answer(1, 300, [{ ...challenges[0]!, otp: '000000' }]);
+    assert.deepEqual([wrong.loop.completed, wrong.loop.errors], [0, 1]);
+    const timed = await driver.answer(1, 0, challenges);
+    assert.equal(timed.loop.endedBy, 'time');
+    await assert.rejects(driver.answer(1, 100, [{ user: 'answer0', transactionId: '1&pass=1', otp: '1' }]), /letters and digits/);
   });
 
   it('reads the code from mails sent with DATA too (nodemailer): base64 and quoted-printable bodies, for known users only', async () => {

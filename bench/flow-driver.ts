@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { LatencyRecorder, round } from './latency.js';
 import type { LoopResult } from './load.js';
@@ -16,7 +19,22 @@ export interface NativeFlowRun {
   mails: number;
 }
 
+/** One challenge made (and mailed) beforehand, for a transaction_id answer. */
+export interface ChallengeToAnswer {
+  user: string;
+  transactionId: string;
+  otp: string;
+}
+
+/** A level of transaction_id answers as the C driver ran it. */
+export interface NativeAnswerRun {
+  loop: LoopResult;
+  /** The driver's own CPU during the level (user + system), ms. */
+  cpuMs: number;
+}
+
 interface RunOutput {
+  exhausted: number;
   completed: number;
   errors: number;
   elapsedMs: number;
@@ -45,9 +63,23 @@ function recorderOf(samplesMs: readonly number[]): LatencyRecorder {
   return recorder;
 }
 
+/** A run's closed loop as closedLoop (load.ts) reports one: each success's latency is in `flow`. */
+function loopOf(output: RunOutput, concurrency: number): LoopResult {
+  const elapsedSeconds = output.elapsedMs / 1000;
+  return {
+    concurrency,
+    elapsedSeconds: round(elapsedSeconds, 3),
+    completed: output.completed,
+    errors: output.errors,
+    perSecond: round(output.completed / elapsedSeconds, 1),
+    latency: recorderOf(output.flow),
+    endedBy: output.exhausted ? 'pool' : 'time',
+  };
+}
+
 /**
- * The full-flow load driver in C with its SMTP sink (bench/flow-driver.c), run as one process for a
- * database's full-flow levels: the server's mail goes to its sink (`smtpPort`) meanwhile. It does what
+ * The load driver in C with its SMTP sink (bench/flow-driver.c), run as one process for a database's
+ * full-flow and transaction_id levels: the server's mail goes to its sink (`smtpPort`) during full flows. It does what
  * scenarios.ts's fullFlow does in Node.js at a fraction of the CPU, which on a 2-core machine is taken from
  * the server's KDF: the Node.js driver and sink spent 0.6-0.9 ms a flow, 0.41-0.58 of it in user space.
  * `start` answers undefined where the machine has no C compiler; the benchmark then drives full flows from
@@ -120,21 +152,33 @@ export class FlowDriver {
     const text = await this.#ask(`run ${concurrency} ${Math.round(durationMs)} ${pin} ${users.join(',')}`);
     const output = JSON.parse(text) as RunOutput;
     if (output.error) throw new Error(`the flow driver refused the run: ${output.error}`);
-    const elapsedSeconds = output.elapsedMs / 1000;
     return {
-      loop: {
-        concurrency,
-        elapsedSeconds: round(elapsedSeconds, 3),
-        completed: output.completed,
-        errors: output.errors,
-        perSecond: round(output.completed / elapsedSeconds, 1),
-        latency: recorderOf(output.flow),
-        endedBy: 'time',
-      },
+      loop: loopOf(output, concurrency),
       steps: { pin: recorderOf(output.pin), answer: recorderOf(output.answer), mail: recorderOf(output.mail) },
       cpuMs: output.cpuMs,
       mails: output.mails,
     };
+  }
+
+  /**
+   * transaction_id answers at `concurrency` for `durationMs`, each to one of `challenges`, taken from the
+   * end as the Node.js driver's `pool.pop()` does; the level ends early, marked, when they run out.
+   */
+  async answer(concurrency: number, durationMs: number, challenges: readonly ChallengeToAnswer[]): Promise<NativeAnswerRun> {
+    checkNames(challenges.map((challenge) => challenge.user));
+    if (challenges.some((challenge) => !/^[A-Za-z0-9]+$/.test(challenge.transactionId) || !/^[A-Za-z0-9]+$/.test(challenge.otp))) {
+      throw new Error('the flow driver takes transaction ids and codes of letters and digits');
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-answers-'));
+    try {
+      const file = join(dir, 'challenges.tsv');
+      writeFileSync(file, challenges.map((challenge) => `${challenge.user}\t${challenge.transactionId}\t${challenge.otp}\n`).join(''));
+      const output = JSON.parse(await this.#ask(`answers ${concurrency} ${Math.round(durationMs)} ${file}`)) as RunOutput;
+      if (output.error) throw new Error(`the flow driver refused the answers: ${output.error}`);
+      return { loop: loopOf(output, concurrency), cpuMs: output.cpuMs };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** The server the next runs go to. */

@@ -74,7 +74,7 @@ export interface LevelResult {
   steps?: { pinOnly: LatencySummary | undefined; answer: LatencySummary | undefined };
   /** Request sent -> SMTP sink accepted the mail. */
   mail: LatencySummary | undefined;
-  /** Full flows: which load driver and SMTP sink ran them (flow-driver.c, or Node.js where it could not be built). */
+  /** Full flows and transaction_id answers: which load driver ran them (flow-driver.c, or Node.js where it could not be built). */
   driver?: 'c' | 'node';
   bound: Bound;
   fractionOfBound: number;
@@ -233,6 +233,36 @@ export async function driveFullFlows(
   try {
     const loop = await closedLoop(concurrency, durationMs, (worker) => fullFlow(client, target.mailbox, pick(worker), target.onChallenge ?? (() => undefined), steps));
     return { loop, steps, driverCpuMs: 0 };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * transaction_id answers at one concurrency for `durationMs`, each to a challenge of `pool` (taken from its
+ * end; the level ends early, marked, when they run out): from the C driver when there is one, else from
+ * Node.js, with the C driver's own CPU (0 for Node.js's, which the CPU meter reads as its own process's).
+ */
+async function driveAnswers(
+  driver: FlowDriver | undefined,
+  url: string,
+  pool: Pending[],
+  concurrency: number,
+  durationMs: number,
+): Promise<{ loop: LoopResult; driverCpuMs: number }> {
+  if (driver) {
+    const run = await driver.answer(concurrency, durationMs, pool);
+    return { loop: run.loop, driverCpuMs: run.cpuMs };
+  }
+  const client = new HttpClient(url, concurrency);
+  try {
+    const loop = await closedLoop(concurrency, durationMs, async (): Promise<OpOutcome> => {
+      const next = pool.pop();
+      if (!next) return 'exhausted';
+      const answer = await client.post('/validate/check', { user: next.user, transaction_id: next.transactionId, pass: next.otp });
+      return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
+    });
+    return { loop, driverCpuMs: 0 };
   } finally {
     client.close();
   }
@@ -502,9 +532,11 @@ export async function benchDatabase(
 
     const check = (client: HttpClient, params: Record<string, string>) => client.post('/validate/check', params);
 
-    // Full flows (the warm-up and the levels) are driven by the C driver where this machine can build it
-    // (flow-driver.ts: the same flow for a fraction of the CPU the Node.js driver takes from the server's
-    // KDF), its own SMTP sink taking the server's mail meanwhile; else from Node.js (fullFlow).
+    // Full flows (the warm-up and the levels) and transaction_id answers are driven by the C driver where
+    // this machine can build it (flow-driver.ts: the same requests for a fraction of the CPU the Node.js
+    // driver takes from the server: its KDF in full flows; in transaction_id levels, at 0.04-0.05 ms an
+    // answer, a fifth of a core beside an event loop that has one), its own SMTP sink taking the server's
+    // mail during the full flows; else from Node.js (fullFlow, closedLoop).
     const native = settings.nativeFlowDriver ? await FlowDriver.start(server.url) : undefined;
     const mailTo = (port: number): Promise<void> => setConfig({ 'email.port': String(port) });
     if (native) await mailTo(native.smtpPort);
@@ -536,65 +568,64 @@ export async function benchDatabase(
         record('full-flow', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
         peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
       }
+      // Not in a finally: after a failed level the run ends anyway, and this would hide why.
+      if (native) await mailTo(mailbox.port);
+      await settle('full-flow');
+
+      // 2. PIN+OTP in one pass, each against a challenge triggered (and mailed) beforehand.
+      for (const concurrency of settings.levels) {
+        // Sized generously: the KDF ceiling measured on a busy machine can be far below what the server
+        // reaches later, and a level that runs out of challenges ends early (it is marked, not hidden).
+        const poolSize = Math.ceil(Math.max(2 * limits.kdf.perSecond, 200) * (settings.levelDurationMs / 1000) * 1.2) + 4 * concurrency;
+        const pool = await prefill(groups.pinAndOtp, poolSize);
+        const client = new HttpClient(server.url, concurrency);
+        const ceilingBefore = await ceilingNow();
+        await stallWindow.start();
+        const cpuStart = cpuMeter.mark();
+        const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
+          const next = pool.pop();
+          if (!next) return 'exhausted';
+          return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
+        });
+        client.close();
+        const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()) };
+        record('pin-and-otp', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
+      }
+      await settle('pin-and-otp');
+
+      // 3. transaction_id answers alone (no KDF), from a pool of challenges triggered beforehand. A level
+      // that runs out of challenges ends early, so each pool is sized to last the level: a probe at the
+      // level's concurrency (which also warms it up) answers a small pool, and the level's pool holds
+      // POOL_MARGIN x the best rate seen so far x the duration, capped at what prefilling makes within its
+      // time budget (the cap also keeps the oldest challenge far inside its 120 s validity).
+      let bestAnswersPerSecond = 0;
+      for (const concurrency of settings.levels) {
+        const answers = (pool: Pending[]) => driveAnswers(native, server.url, pool, concurrency, settings.levelDurationMs);
+        const { loop: probe } = await answers(await prefill(groups.transaction, settings.transactionProbeSize));
+        if (probe.errors > 0) log(`  ! transaction-answer probe c=${concurrency}: ${probe.errors} errors`);
+        const expectedPerSecond = Math.max(bestAnswersPerSecond, probe.perSecond);
+        const wanted = Math.ceil(expectedPerSecond * (settings.levelDurationMs / 1000) * POOL_MARGIN) + 4 * concurrency;
+        const affordable = Math.floor(prefillPerSecond * (settings.transactionPrefillBudgetMs / 1000));
+        const poolSize = Math.max(settings.transactionProbeSize, Math.min(wanted, affordable));
+        const prefillStart = performance.now();
+        const pool = await prefill(groups.transaction, poolSize);
+        const prefillSeconds = round((performance.now() - prefillStart) / 1000, 1);
+        log(`  transaction-answer c=${concurrency}: probe ${probe.perSecond}/s; prefilled ${poolSize} challenges in ${prefillSeconds} s${wanted > affordable ? ` (capped by the prefill budget; ${wanted} wanted)` : ''}`);
+        await stallWindow.start();
+        const cpuStart = cpuMeter.mark();
+        const { loop, driverCpuMs } = await answers(pool);
+        bestAnswersPerSecond = Math.max(expectedPerSecond, loop.perSecond);
+        record('transaction-answer', loop, {
+          cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs),
+          ...(await stallWindow.read()),
+          pool: { expectedPerSecond, size: poolSize, prefillSeconds },
+          driver: native ? 'c' : 'node',
+        });
+      }
+      await settle('transaction-answer');
     } finally {
       await native?.stop();
     }
-    // Not in the finally: after a failed level the run ends anyway, and this would hide why.
-    if (native) await mailTo(mailbox.port);
-    await settle('full-flow');
-
-    // 2. PIN+OTP in one pass, each against a challenge triggered (and mailed) beforehand.
-    for (const concurrency of settings.levels) {
-      // Sized generously: the KDF ceiling measured on a busy machine can be far below what the server
-      // reaches later, and a level that runs out of challenges ends early (it is marked, not hidden).
-      const poolSize = Math.ceil(Math.max(2 * limits.kdf.perSecond, 200) * (settings.levelDurationMs / 1000) * 1.2) + 4 * concurrency;
-      const pool = await prefill(groups.pinAndOtp, poolSize);
-      const client = new HttpClient(server.url, concurrency);
-      const ceilingBefore = await ceilingNow();
-      await stallWindow.start();
-      const cpuStart = cpuMeter.mark();
-      const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
-        const next = pool.pop();
-        if (!next) return 'exhausted';
-        return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
-      });
-      client.close();
-      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()) };
-      record('pin-and-otp', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
-    }
-    await settle('pin-and-otp');
-
-    // 3. transaction_id answers alone (no KDF), from a pool of challenges triggered beforehand. A level
-    // that runs out of challenges ends early, so each pool is sized to last the level: a probe at the
-    // level's concurrency (which also warms it up) answers a small pool, and the level's pool holds
-    // POOL_MARGIN x the best rate seen so far x the duration, capped at what prefilling makes within its
-    // time budget (the cap also keeps the oldest challenge far inside its 120 s validity).
-    let bestAnswersPerSecond = 0;
-    for (const concurrency of settings.levels) {
-      const client = new HttpClient(server.url, concurrency);
-      const answerFrom = (pool: Pending[]) => async (): Promise<OpOutcome> => {
-        const next = pool.pop();
-        if (!next) return 'exhausted';
-        return authenticationOf(await check(client, { user: next.user, transaction_id: next.transactionId, pass: next.otp })) === 'ACCEPT' ? 'ok' : 'error';
-      };
-      const probe = await closedLoop(concurrency, settings.levelDurationMs, answerFrom(await prefill(groups.transaction, settings.transactionProbeSize)));
-      if (probe.errors > 0) log(`  ! transaction-answer probe c=${concurrency}: ${probe.errors} errors`);
-      const expectedPerSecond = Math.max(bestAnswersPerSecond, probe.perSecond);
-      const wanted = Math.ceil(expectedPerSecond * (settings.levelDurationMs / 1000) * POOL_MARGIN) + 4 * concurrency;
-      const affordable = Math.floor(prefillPerSecond * (settings.transactionPrefillBudgetMs / 1000));
-      const poolSize = Math.max(settings.transactionProbeSize, Math.min(wanted, affordable));
-      const prefillStart = performance.now();
-      const pool = await prefill(groups.transaction, poolSize);
-      const prefillSeconds = round((performance.now() - prefillStart) / 1000, 1);
-      log(`  transaction-answer c=${concurrency}: probe ${probe.perSecond}/s; prefilled ${poolSize} challenges in ${prefillSeconds} s${wanted > affordable ? ` (capped by the prefill budget; ${wanted} wanted)` : ''}`);
-      await stallWindow.start();
-      const cpuStart = cpuMeter.mark();
-      const loop = await closedLoop(concurrency, settings.levelDurationMs, answerFrom(pool));
-      client.close();
-      bestAnswersPerSecond = Math.max(expectedPerSecond, loop.perSecond);
-      record('transaction-answer', loop, { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()), pool: { expectedPerSecond, size: poolSize, prefillSeconds } });
-    }
-    await settle('transaction-answer');
 
     // 4. Wrong-PIN rejections (these users' tokens lock at maxfail; a locked token still costs one KDF run).
     for (const concurrency of settings.levels) {
