@@ -201,6 +201,25 @@ describe('deliverOutboxEntry()', () => {
     assert.equal(row(deps, 'm1').sealedContent, '', 'delivered: the sealed copy is erased all the same');
   });
 
+  it('never sends again when the store fails to record an accepted mail: the store\'s error goes to the caller, no other server is tried', async () => {
+    const entry = await queueMail(deps, 'm-store', 'a,b,c');
+    const storeDown = new Error('database is locked');
+    deps.store.outbox.markSent = async () => {
+      throw storeDown;
+    };
+    let deferrals = 0;
+    deps.store.outbox.markDeferred = async () => {
+      deferrals += 1;
+    };
+    await assert.rejects(deliverOutboxEntry(deps, entry), (error) => error === storeDown);
+    // One SMTP server accepted the mail: the user has the code, and a second copy from b or c would be a
+    // duplicate (and a deferral a third, later). The row keeps its lease, so the worker takes the mail over
+    // only once that lapses, as after a crash.
+    assert.deepEqual(mailer.attempts.map((attempt) => attempt.host), ['a.example']);
+    assert.equal(deferrals, 0);
+    assert.equal(row(deps, 'm-store').state, 'queued');
+  });
+
   it('reports the latency from commit to acceptance', async () => {
     const entry = await queueMail(deps, 'm1', 'a');
     deps.clock.advance(1500);

@@ -58,15 +58,15 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
   }
   const errors: string[] = [];
   let isRetryable = false;
+  let sentAt: number | undefined;
   try {
     const settings = await readSystemSettings(deps.store.settings, deps.secretBox);
     const servers = await resolveSmtpSettings(deps.store.smtpServers, deps.secretBox, settings, entry.smtpIdentifier || undefined);
     for (const server of servers) {
       try {
         await deps.mailer.send(server, { from: server.sender, to: entry.recipient, subject: content.subject, text: content.text, messageId: entry.messageId });
-        const sentAt = deps.clock.nowMilliseconds();
-        await deps.store.outbox.markSent(entry.id, sentAt, entry.attempts + 1);
-        return { id: entry.id, state: 'sent', latencyMilliseconds: sentAt - entry.createdAt };
+        sentAt = deps.clock.nowMilliseconds();
+        break;
       } catch (error) {
         const failure = describeFailure(error);
         errors.push(failure.text);
@@ -78,6 +78,14 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
     const failure = describeFailure(error);
     errors.push(failure.text);
     isRetryable = true;
+  }
+  if (sentAt !== undefined) {
+    // Outside the loop's catch: a store that fails to record the acceptance is not that server's failure,
+    // and trying the next server at once (or deferring) would mail the same code again. The error goes to
+    // the caller; the row keeps its lease, and the mail is sent again only once that lapses, as after a
+    // crash between the acceptance and this write (delivery is at least once).
+    await deps.store.outbox.markSent(entry.id, sentAt, entry.attempts + 1);
+    return { id: entry.id, state: 'sent', latencyMilliseconds: sentAt - entry.createdAt };
   }
   const error = errors.join('; ').slice(0, 250);
   const attempts = entry.attempts + 1;
