@@ -1,8 +1,9 @@
 /*
- * The load driver in C for full flows and transaction_id answers, with its SMTP sink (flow-driver.ts builds
- * and runs it; where there is no C compiler the benchmark drives both from Node.js as before, scenarios.ts's
- * fullFlow and driveAnswers). In the transaction_id levels the Node.js driver spent 0.04-0.05 ms an answer,
- * a fifth of a core at 5,900 answers/s beside an event loop that has one.
+ * The load driver in C for the closed-loop levels (full flows, transaction_id answers, PIN+OTP, wrong PINs),
+ * with its SMTP sink (flow-driver.ts builds and runs it; where there is no C compiler the benchmark drives
+ * them from Node.js as before, scenarios.ts's fullFlow and driveRequests). In the transaction_id levels the
+ * Node.js driver spent 0.04-0.05 ms an answer, a fifth of a core at 5,900 answers/s beside an event loop
+ * that has one; in the KDF-bound ones 0.4-0.7 ms a request, taken from the KDF.
  *
  * Why C: on a 2-core machine the driver's CPU is taken from the server's KDF, whose rate is the bound
  * the full flows are held against. The Node.js driver and sink spent 0.6-0.9 ms of CPU per flow, 0.41-0.58
@@ -24,13 +25,15 @@
  *     errors, elapsedMs, cpuMs (this process's, during the run), mails received, and the latencies in ms
  *     of each successful flow: flow (whole), pin (PIN-only request), mail (PIN request sent -> mail
  *     received), answer (the answer request).
- *   answers CONCURRENCY DURATION_MS FILE
- *     transaction_id answers alone (scenarios.ts's transaction-answer levels): FILE holds one challenge a
- *     line, USER TAB TRANSACTION_ID TAB CODE, made and mailed beforehand. CONCURRENCY workers, each with its
- *     own keep-alive connection, take them from the end of the file and answer each with POST
- *     /validate/check user + transaction_id + code, which must answer ACCEPT, back to back until
- *     DURATION_MS have passed or the challenges run out. Prints one line of JSON as run does, with
- *     "exhausted" (1 when the challenges ran out first) and each successful answer's latency as "flow".
+ *   requests CONCURRENCY DURATION_MS EXPECT ONCE|CYCLE FILE
+ *     single requests (scenarios.ts's transaction_id answers, PIN+OTP in one pass and wrong PINs): FILE
+ *     holds one form body a line for POST /validate/check (letters, digits and . _ - = & % only), and each
+ *     answer must be HTTP 200 with "authentication":"EXPECT" (ACCEPT, REJECT, ...) to count. ONCE: each
+ *     body is sent once, taken from the end of the file (a pool of challenges made beforehand, as the
+ *     Node.js driver's pool.pop()); the level ends early, marked "exhausted", when they run out. CYCLE:
+ *     worker w sends bodies w, w+c, w+2c, ... round and round (userPicker's order). CONCURRENCY workers,
+ *     each with its own keep-alive connection, send back to back until DURATION_MS have passed. Prints one
+ *     line of JSON as run does, with "exhausted" and each successful request's latency as "flow".
  *   users USER[,USER...]   sets the users whose mail the sink keeps (run sets them too)
  *   peek USER              prints {"mails": received in all, "codes": [codes queued for USER]} (for tests)
  *   quit (or the end of stdin): exits.
@@ -196,61 +199,50 @@ static void set_users(char *list) {
   }
 }
 
-/* ---- transaction_id answers: challenges made beforehand, taken from the end (scenarios.ts's pool.pop()) ---- */
+/* ---- single requests: form bodies read from a file ---- */
 
-typedef struct {
-  char user[64];
-  char transaction_id[32];
-  char code[16];
-} answer_t;
-
-enum run_kind { RUN_FLOWS, RUN_ANSWERS };
+enum run_kind { RUN_FLOWS, RUN_ONCE, RUN_CYCLE };
 static enum run_kind run_kind;
-static answer_t *answer_pool;
-static long answers_left;
+typedef struct {
+  char text[256];
+} body_t;
+static body_t *bodies;
+static long body_count;
+static long bodies_left; /* RUN_ONCE: taken from the end */
+static char expected[16]; /* the "authentication" a request must get */
 static int pool_ran_out;
 
-/* A field of the answers file: 1 when it is non-empty, fits, and holds only what goes into a form body unescaped. */
-static int copy_field(const char *from, size_t len, char *to, size_t size, int allow_punctuation) {
-  if (len == 0 || len >= size) return 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)from[i];
-    if (!isalnum(c) && !(allow_punctuation && (c == '.' || c == '_' || c == '-'))) return 0;
-  }
-  memcpy(to, from, len);
-  to[len] = 0;
-  return 1;
+static int is_body_char(int c) {
+  return isalnum(c) || c == '.' || c == '_' || c == '-' || c == '=' || c == '&' || c == '%';
 }
 
-/* Reads FILE into answer_pool: the number of challenges, or -1 (with the reason in error) when a line is malformed. */
-static long load_answers(const char *path, char *error, size_t error_size) {
+/* Reads FILE into bodies: how many, or -1 (with the reason in error) when a line is empty, too long or not a plain form body. */
+static long load_bodies(const char *path, char *error, size_t error_size) {
   FILE *file = fopen(path, "r");
   if (!file) {
-    snprintf(error, error_size, "cannot open the answers file");
+    snprintf(error, error_size, "cannot open the requests file");
     return -1;
   }
-  free(answer_pool);
-  answer_pool = NULL;
+  free(bodies);
+  bodies = NULL;
   long count = 0, capacity = 0;
   char line[512];
   while (fgets(line, sizeof line, file)) {
     size_t len = strcspn(line, "\r\n");
-    if (len == 0) continue;
-    char *tab1 = memchr(line, '\t', len);
-    char *tab2 = tab1 ? memchr(tab1 + 1, '\t', len - (size_t)(tab1 + 1 - line)) : NULL;
-    if (count == capacity) {
-      capacity = capacity ? capacity * 2 : 4096;
-      answer_pool = realloc(answer_pool, (size_t)capacity * sizeof(answer_t));
-      if (!answer_pool) die("realloc");
-    }
-    answer_t *a = &answer_pool[count];
-    if (!tab2 || !copy_field(line, (size_t)(tab1 - line), a->user, sizeof a->user, 1) ||
-        !copy_field(tab1 + 1, (size_t)(tab2 - tab1 - 1), a->transaction_id, sizeof a->transaction_id, 0) ||
-        !copy_field(tab2 + 1, len - (size_t)(tab2 + 1 - line), a->code, sizeof a->code, 0)) {
-      snprintf(error, error_size, "line %ld is not USER TAB TRANSACTION_ID TAB CODE", count + 1);
+    int ok = len > 0 && len < sizeof bodies[0].text;
+    for (size_t i = 0; ok && i < len; i++) ok = is_body_char((unsigned char)line[i]);
+    if (!ok) {
+      snprintf(error, error_size, "line %ld is not a form body of letters, digits and . _ - = & %%", count + 1);
       fclose(file);
       return -1;
     }
+    if (count == capacity) {
+      capacity = capacity ? capacity * 2 : 4096;
+      bodies = realloc(bodies, (size_t)capacity * sizeof(body_t));
+      if (!bodies) die("realloc");
+    }
+    memcpy(bodies[count].text, line, len);
+    bodies[count].text[len] = 0;
     count++;
   }
   fclose(file);
@@ -438,19 +430,24 @@ static void start_flow(int index) {
   }
 }
 
-/* The next transaction_id answer of an answers run, if there is time and a challenge left. */
-static void start_answer(int index) {
+/* The next request of a requests run, if there is time (and, sending each once, a body left). */
+static void start_request(int index) {
   worker_t *w = &workers[index];
   w->state = W_IDLE;
   w->user = -1;
   if (!running || now_ms() >= deadline) return;
-  if (answers_left == 0) {
-    pool_ran_out = 1;
-    return;
+  const char *body;
+  if (run_kind == RUN_ONCE) {
+    if (bodies_left == 0) {
+      pool_ran_out = 1;
+      return;
+    }
+    body = bodies[--bodies_left].text;
+  } else {
+    /* userPicker: worker w of c takes bodies w, w+c, w+2c, ... within its slots. */
+    long slots = body_count / concurrency > 0 ? body_count / concurrency : 1;
+    body = bodies[(index % body_count + (long)concurrency * (long)(w->flows_started++ % (unsigned long)slots)) % body_count].text;
   }
-  const answer_t *a = &answer_pool[--answers_left];
-  char body[256];
-  snprintf(body, sizeof body, "user=%s&transaction_id=%s&pass=%s", a->user, a->transaction_id, a->code);
   w->flow_start = w->answer_sent = now_ms();
   w->state = W_ANSWER;
   worker_send(w, index, body);
@@ -461,8 +458,8 @@ static void start_answer(int index) {
 }
 
 static void start_next(int index) {
-  if (run_kind == RUN_ANSWERS) start_answer(index);
-  else start_flow(index);
+  if (run_kind == RUN_FLOWS) start_flow(index);
+  else start_request(index);
 }
 
 static void send_answer(int index) {
@@ -542,7 +539,7 @@ static int on_response(int index) {
       u->waiting_worker = index;
     }
   } else if (w->state == W_ANSWER) {
-    if (strcmp(authentication, "ACCEPT") != 0) { flow_failed(index); return 1; }
+    if (strcmp(authentication, run_kind == RUN_FLOWS ? "ACCEPT" : expected) != 0) { flow_failed(index); return 1; }
     list_add(&lat_flow, now - w->flow_start);
     if (run_kind == RUN_FLOWS) {
       list_add(&lat_answer, now - w->answer_sent);
@@ -839,23 +836,27 @@ static void start_run(char *args) {
   begin_run(RUN_FLOWS, atoi(c), atof(duration));
 }
 
-static void start_answers(char *args) {
+static void start_requests(char *args) {
   char *save = NULL;
-  char *c = strtok_r(args, " ", &save), *duration = strtok_r(NULL, " ", &save), *path = strtok_r(NULL, "", &save);
-  if (!c || !duration || !path || http_port <= 0 || atoi(c) < 1 || atoi(c) > MAX_WORKERS) {
-    printf("{\"error\":\"usage: answers CONCURRENCY DURATION_MS FILE, after a target\"}\n");
+  char *c = strtok_r(args, " ", &save), *duration = strtok_r(NULL, " ", &save), *expect = strtok_r(NULL, " ", &save),
+       *mode = strtok_r(NULL, " ", &save), *path = strtok_r(NULL, "", &save);
+  int is_once = mode && strcmp(mode, "ONCE") == 0, is_cycle = mode && strcmp(mode, "CYCLE") == 0;
+  if (!c || !duration || !expect || !path || strlen(expect) >= sizeof expected || !(is_once || is_cycle) || http_port <= 0 || atoi(c) < 1 ||
+      atoi(c) > MAX_WORKERS) {
+    printf("{\"error\":\"usage: requests CONCURRENCY DURATION_MS EXPECT ONCE|CYCLE FILE, after a target\"}\n");
     fflush(stdout);
     return;
   }
   char error[128];
-  long count = load_answers(path, error, sizeof error);
-  if (count < 0) {
-    printf("{\"error\":\"%s\"}\n", error);
+  long count = load_bodies(path, error, sizeof error);
+  if (count < 0 || (is_cycle && count == 0)) {
+    printf("{\"error\":\"%s\"}\n", count < 0 ? error : "no requests to cycle through");
     fflush(stdout);
     return;
   }
-  answers_left = count;
-  begin_run(RUN_ANSWERS, atoi(c), atof(duration));
+  strcpy(expected, expect);
+  body_count = bodies_left = count;
+  begin_run(is_once ? RUN_ONCE : RUN_CYCLE, atoi(c), atof(duration));
 }
 
 /* The codes queued for one user, as JSON: what the sink read from that user's mails and no flow took yet. */
@@ -918,7 +919,7 @@ int main(int argc, char **argv) {
         while (commands.len && (eol = memchr(commands.data, '\n', commands.len))) {
           *eol = 0;
           if (strncmp(commands.data, "run ", 4) == 0 && !running) start_run(commands.data + 4);
-          else if (strncmp(commands.data, "answers ", 8) == 0 && !running) start_answers(commands.data + 8);
+          else if (strncmp(commands.data, "requests ", 9) == 0 && !running) start_requests(commands.data + 9);
           else if (strncmp(commands.data, "users ", 6) == 0 && !running) set_users(commands.data + 6);
           else if (strncmp(commands.data, "target ", 7) == 0 && !running) {
             char host[64], port[16];

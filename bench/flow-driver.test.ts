@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import { FlowDriver, type ChallengeToAnswer } from './flow-driver.js';
+import { FlowDriver } from './flow-driver.js';
 import { HttpClient } from './http-client.js';
 import { BENCH_SETTINGS, emailOf, PIN } from './scenarios.js';
 import { startBenchServer, type BenchServer } from './server-process.js';
@@ -99,15 +99,16 @@ describe('bench flow driver (C): full flows against the real server, through its
     }
   });
 
-  it('answers challenges made beforehand by transaction_id (the transaction_id levels), each once, and ends when they run out', async () => {
+  it('sends single requests: each challenge answered once from a pool (transaction_id, or PIN+OTP), ending when they run out', async () => {
     const answerUsers = ['answer0', 'answer1', 'answer2'];
     for (const user of answerUsers) {
       assert.equal((await admin.post('/user/', { user, email: emailOf(user) }, adminToken)).body?.result?.status, true);
       assert.equal((await admin.post('/token/init', { type: 'email', user, pin: PIN, email: emailOf(user) }, adminToken)).body?.result?.value, true);
     }
-    driver.setUsers(answerUsers);
-    const challenges: ChallengeToAnswer[] = [];
-    for (let round = 0; round < 2; round += 1) {
+    /** Challenges made by the admin, with each code read from its mail at the driver's sink. */
+    const challenges = async (): Promise<Array<{ user: string; transactionId: string; otp: string }>> => {
+      const made = [];
+      driver.setUsers(answerUsers);
       for (const user of answerUsers) {
         const triggered = await admin.post('/validate/triggerchallenge', { user }, adminToken);
         const transactionId: string = triggered.body?.detail?.transaction_id;
@@ -118,29 +119,48 @@ describe('bench flow driver (C): full flows against the real server, through its
           if (codes.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
         }
         assert.equal(codes.length, 1, `the mail to ${user}`);
-        challenges.push({ user, transactionId, otp: codes[0]! });
+        made.push({ user, transactionId, otp: codes[0]! });
         driver.setUsers(answerUsers); // forget the code read: the pool holds it now
       }
-    }
-    const run = await driver.answer(2, 5_000, challenges);
-    assert.equal(run.loop.completed, challenges.length, JSON.stringify(run.loop));
+      return made;
+    };
+    const pool = [...(await challenges()), ...(await challenges())];
+    const answers = pool.map(({ user, transactionId, otp }) => ({ user, transaction_id: transactionId, pass: otp }));
+    const run = await driver.requests(2, 5_000, { bodies: answers, expect: 'ACCEPT', order: 'once' });
+    assert.equal(run.loop.completed, pool.length, JSON.stringify(run.loop));
     assert.equal(run.loop.errors, 0);
     assert.equal(run.loop.endedBy, 'pool');
-    assert.equal(run.loop.latency.count, challenges.length);
+    assert.equal(run.loop.latency.count, pool.length);
     // Ended when the challenges ran out, not at the 5 s deadline.
     assert.ok(run.loop.elapsedSeconds < 4, JSON.stringify(run.loop));
     assert.ok(run.cpuMs > 0, String(run.cpuMs));
     // Each code is good once: answered again, every one is refused, and none counts.
-    const replay = await driver.answer(2, 5_000, challenges);
-    assert.equal(replay.loop.completed, 0);
-    assert.equal(replay.loop.errors, challenges.length);
-    assert.equal(replay.loop.endedBy, 'pool');
-    // A wrong code is an error too, and a level with time left over ends by time.
-    const wrong = await driver.answer(1, 300, [{ ...challenges[0]!, otp: '000000' }]);
+    const replay = await driver.requests(2, 5_000, { bodies: answers, expect: 'ACCEPT', order: 'once' });
+    assert.deepEqual([replay.loop.completed, replay.loop.errors, replay.loop.endedBy], [0, pool.length, 'pool']);
+    // PIN+OTP in one pass, against fresh challenges.
+    const pinAndOtp = (await challenges()).map(({ user, otp }) => ({ user, pass: PIN + otp }));
+    const onePass = await driver.requests(1, 5_000, { bodies: pinAndOtp, expect: 'ACCEPT', order: 'once' });
+    assert.deepEqual([onePass.loop.completed, onePass.loop.errors], [pinAndOtp.length, 0]);
+    // A wrong code is an error, and a level with time left over ends by time.
+    const wrong = await driver.requests(1, 300, { bodies: [{ ...answers[0]!, pass: '000000' }], expect: 'ACCEPT', order: 'once' });
     assert.deepEqual([wrong.loop.completed, wrong.loop.errors], [0, 1]);
-    const timed = await driver.answer(1, 0, challenges);
+    const timed = await driver.requests(1, 0, { bodies: answers, expect: 'ACCEPT', order: 'once' });
     assert.equal(timed.loop.endedBy, 'time');
-    await assert.rejects(driver.answer(1, 100, [{ user: 'answer0', transactionId: '1&pass=1', otp: '1' }]), /letters and digits/);
+    await assert.rejects(driver.requests(1, 100, { bodies: [{ user: 'answer0', pass: 'a b' }], expect: 'ACCEPT', order: 'once' }), /form bodies/);
+  });
+
+  it('cycles through requests by worker for as long as the level lasts, counting only the expected answer (wrong PINs)', async () => {
+    const bodies = wrongPinUsers.map((user) => ({ user, pass: '0000' }));
+    const run = await driver.requests(2, 400, { bodies, expect: 'REJECT', order: 'cycle' });
+    assert.equal(run.loop.errors, 0);
+    assert.equal(run.loop.endedBy, 'time');
+    // More requests than bodies: they were sent round and round until the time was up.
+    assert.ok(run.loop.completed > bodies.length && run.loop.elapsedSeconds >= 0.4, JSON.stringify(run.loop));
+    // The same requests held to ACCEPT count as errors only.
+    const held = await driver.requests(1, 200, { bodies, expect: 'ACCEPT', order: 'cycle' });
+    assert.equal(held.loop.completed, 0);
+    assert.ok(held.loop.errors > 0, JSON.stringify(held.loop));
+    await assert.rejects(driver.requests(1, 100, { bodies: [], expect: 'REJECT', order: 'cycle' }), /no requests/);
   });
 
   it('reads the code from mails sent with DATA too (nodemailer): base64 and quoted-printable bodies, for known users only', async () => {

@@ -19,15 +19,20 @@ export interface NativeFlowRun {
   mails: number;
 }
 
-/** One challenge made (and mailed) beforehand, for a transaction_id answer. */
-export interface ChallengeToAnswer {
-  user: string;
-  transactionId: string;
-  otp: string;
+/**
+ * A level of single POST /validate/check requests: each must answer HTTP 200 with `expect` as its
+ * authentication to count. `once`: each body is sent once, from the end (a pool of challenges made
+ * beforehand), and the level ends early, marked, when they run out; `cycle`: worker w sends bodies w, w+c,
+ * w+2c, ... round and round, as userPicker picks users.
+ */
+export interface RequestLevel {
+  bodies: ReadonlyArray<Readonly<Record<string, string>>>;
+  expect: 'ACCEPT' | 'REJECT';
+  order: 'once' | 'cycle';
 }
 
-/** A level of transaction_id answers as the C driver ran it. */
-export interface NativeAnswerRun {
+/** A level of single requests as the C driver ran it. */
+export interface NativeRequestRun {
   loop: LoopResult;
   /** The driver's own CPU during the level (user + system), ms. */
   cpuMs: number;
@@ -79,7 +84,7 @@ function loopOf(output: RunOutput, concurrency: number): LoopResult {
 
 /**
  * The load driver in C with its SMTP sink (bench/flow-driver.c), run as one process for a database's
- * full-flow and transaction_id levels: the server's mail goes to its sink (`smtpPort`) during full flows. It does what
+ * closed-loop levels: full flows, whose mail goes to its sink (`smtpPort`), and single requests. It does what
  * scenarios.ts's fullFlow does in Node.js at a fraction of the CPU, which on a 2-core machine is taken from
  * the server's KDF: the Node.js driver and sink spent 0.6-0.9 ms a flow, 0.41-0.58 of it in user space.
  * `start` answers undefined where the machine has no C compiler; the benchmark then drives full flows from
@@ -160,21 +165,16 @@ export class FlowDriver {
     };
   }
 
-  /**
-   * transaction_id answers at `concurrency` for `durationMs`, each to one of `challenges`, taken from the
-   * end as the Node.js driver's `pool.pop()` does; the level ends early, marked, when they run out.
-   */
-  async answer(concurrency: number, durationMs: number, challenges: readonly ChallengeToAnswer[]): Promise<NativeAnswerRun> {
-    checkNames(challenges.map((challenge) => challenge.user));
-    if (challenges.some((challenge) => !/^[A-Za-z0-9]+$/.test(challenge.transactionId) || !/^[A-Za-z0-9]+$/.test(challenge.otp))) {
-      throw new Error('the flow driver takes transaction ids and codes of letters and digits');
-    }
-    const dir = mkdtempSync(join(tmpdir(), 'mailotp-answers-'));
+  /** Single requests at `concurrency` for `durationMs` (RequestLevel); the driver's CPU is its own getrusage over the level. */
+  async requests(concurrency: number, durationMs: number, level: RequestLevel): Promise<NativeRequestRun> {
+    const bodies = level.bodies.map((params) => new URLSearchParams(params).toString());
+    if (bodies.some((body) => !/^[A-Za-z0-9._=&%-]+$/.test(body))) throw new Error('the flow driver takes form bodies of letters, digits and . _ - = & %');
+    const dir = mkdtempSync(join(tmpdir(), 'mailotp-requests-'));
     try {
-      const file = join(dir, 'challenges.tsv');
-      writeFileSync(file, challenges.map((challenge) => `${challenge.user}\t${challenge.transactionId}\t${challenge.otp}\n`).join(''));
-      const output = JSON.parse(await this.#ask(`answers ${concurrency} ${Math.round(durationMs)} ${file}`)) as RunOutput;
-      if (output.error) throw new Error(`the flow driver refused the answers: ${output.error}`);
+      const file = join(dir, 'bodies.txt');
+      writeFileSync(file, bodies.map((body) => `${body}\n`).join(''));
+      const output = JSON.parse(await this.#ask(`requests ${concurrency} ${Math.round(durationMs)} ${level.expect} ${level.order.toUpperCase()} ${file}`)) as RunOutput;
+      if (output.error) throw new Error(`the flow driver refused the requests: ${output.error}`);
       return { loop: loopOf(output, concurrency), cpuMs: output.cpuMs };
     } finally {
       rmSync(dir, { recursive: true, force: true });

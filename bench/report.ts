@@ -207,7 +207,7 @@ export function markdown(report: BenchReport): string {
   const lines: string[] = [];
   const hasCDriver = report.runs.some((run) => run.results.some((result) => result.driver === 'c'));
   const drivers = hasCDriver
-    ? 'the server and the load drivers with their SMTP sinks share these cores: full flows and transaction_id answers from a C program (bench/flow-driver.c), the other scenarios from the Node.js driver'
+    ? 'the server and the load drivers with their SMTP sinks share these cores: the closed-loop scenarios from a C program (bench/flow-driver.c), the PIN-only requests at half the peak from the Node.js driver'
     : 'the server and the load driver, which runs the SMTP sink, share these cores';
   lines.push(`# mailotp benchmark${report.isQuick ? ' (quick smoke run: not for the README)' : ''}`);
   lines.push('');
@@ -266,7 +266,7 @@ export function markdown(report: BenchReport): string {
   lines.push('CPU per operation (ms), per successful flow or request: the server\'s main thread(s), how often they went to sleep and were woken (voluntary context switches: ' +
     'each wake-up starts from caches the KDF or another guest filled meanwhile), its other threads together (libuv pool running Argon2id, GC helpers, worker threads), ' +
     'of which the KDF pool (the threads under SCHED_IDLE: Argon2id and nothing else), ' +
-    'the load driver with the SMTP sink in its process, which share the cores with the server (marked (C): the C driver of full flows and transaction_id answers, bench/flow-driver.c, with its own sink, its CPU over the level as it read it with getrusage, plus the Node.js process that runs the benchmark), ' +
+    'the load driver with the SMTP sink in its process, which share the cores with the server (marked (C): the C driver of the closed-loop scenarios, bench/flow-driver.c, with its own sink, its CPU over the level as it read it with getrusage, plus the Node.js process that runs the benchmark), ' +
     'and the local PostgreSQL server\'s processes. "All cores busy" is the server\'s threads and the driver ÷ (elapsed × cores); ' +
     '"machine busy" is every process\'s, PostgreSQL included, from /proc/stat: where the two differ, the cores were not idle but working for PostgreSQL (or something else). ' +
     '"Steal" is the share of core time the hypervisor gave to other guests during the level: a level with much of it measures the neighbours as much as mailotp.');

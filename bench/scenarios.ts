@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase } from '../test/support/databases.js';
 import { CpuMeter, type LevelCpu } from './cpu-usage.js';
-import { FlowDriver } from './flow-driver.js';
+import { FlowDriver, type RequestLevel } from './flow-driver.js';
 import { HttpClient } from './http-client.js';
 import { LatencyRecorder, round, wallClockMs, type LatencySummary } from './latency.js';
 import { closedLoop, openLoop, type LoopResult, type OpOutcome } from './load.js';
@@ -74,7 +74,7 @@ export interface LevelResult {
   steps?: { pinOnly: LatencySummary | undefined; answer: LatencySummary | undefined };
   /** Request sent -> SMTP sink accepted the mail. */
   mail: LatencySummary | undefined;
-  /** Full flows and transaction_id answers: which load driver ran them (flow-driver.c, or Node.js where it could not be built). */
+  /** Closed-loop levels: which load driver ran them (flow-driver.c, or Node.js where it could not be built). */
   driver?: 'c' | 'node';
   bound: Bound;
   fractionOfBound: number;
@@ -239,28 +239,31 @@ export async function driveFullFlows(
 }
 
 /**
- * transaction_id answers at one concurrency for `durationMs`, each to a challenge of `pool` (taken from its
- * end; the level ends early, marked, when they run out): from the C driver when there is one, else from
- * Node.js, with the C driver's own CPU (0 for Node.js's, which the CPU meter reads as its own process's).
+ * Single requests at one concurrency for `durationMs` (RequestLevel: each body once from the end of the
+ * pool, ending early when it runs out, or round and round by worker): from the C driver when there is one,
+ * else from Node.js, with the C driver's own CPU (0 for Node.js's, which the CPU meter reads as its own
+ * process's).
  */
-async function driveAnswers(
+async function driveRequests(
   driver: FlowDriver | undefined,
   url: string,
-  pool: Pending[],
+  level: RequestLevel,
   concurrency: number,
   durationMs: number,
 ): Promise<{ loop: LoopResult; driverCpuMs: number }> {
   if (driver) {
-    const run = await driver.answer(concurrency, durationMs, pool);
+    const run = await driver.requests(concurrency, durationMs, level);
     return { loop: run.loop, driverCpuMs: run.cpuMs };
   }
   const client = new HttpClient(url, concurrency);
+  const left = [...level.bodies];
+  const pick = userPicker(level.bodies.map((_, index) => String(index)), concurrency);
   try {
-    const loop = await closedLoop(concurrency, durationMs, async (): Promise<OpOutcome> => {
-      const next = pool.pop();
-      if (!next) return 'exhausted';
-      const answer = await client.post('/validate/check', { user: next.user, transaction_id: next.transactionId, pass: next.otp });
-      return authenticationOf(answer) === 'ACCEPT' ? 'ok' : 'error';
+    const loop = await closedLoop(concurrency, durationMs, async (worker): Promise<OpOutcome> => {
+      const body = level.order === 'once' ? left.pop() : level.bodies[Number(pick(worker))];
+      if (!body) return 'exhausted';
+      const response = await client.post('/validate/check', body);
+      return response.status === 200 && authenticationOf(response) === level.expect ? 'ok' : 'error';
     });
     return { loop, driverCpuMs: 0 };
   } finally {
@@ -532,16 +535,19 @@ export async function benchDatabase(
 
     const check = (client: HttpClient, params: Record<string, string>) => client.post('/validate/check', params);
 
-    // Full flows (the warm-up and the levels) and transaction_id answers are driven by the C driver where
-    // this machine can build it (flow-driver.ts: the same requests for a fraction of the CPU the Node.js
-    // driver takes from the server: its KDF in full flows; in transaction_id levels, at 0.04-0.05 ms an
-    // answer, a fifth of a core beside an event loop that has one), its own SMTP sink taking the server's
-    // mail during the full flows; else from Node.js (fullFlow, closedLoop).
+    // The closed-loop levels (full flows with their warm-up, PIN+OTP, transaction_id answers, wrong PINs)
+    // are driven by the C driver where this machine can build it (flow-driver.ts: the same requests for a
+    // fraction of the CPU the Node.js driver takes from the server: its KDF in the KDF-bound levels, 0.4-0.7
+    // ms a request; in transaction_id levels, at 0.04-0.05 ms an answer, a fifth of a core beside an event
+    // loop that has one), its own SMTP sink taking the server's mail during the full flows; else from
+    // Node.js (fullFlow, driveRequests). The open-loop level at half the peak stays Node.js's.
     const native = settings.nativeFlowDriver ? await FlowDriver.start(server.url) : undefined;
     const mailTo = (port: number): Promise<void> => setConfig({ 'email.port': String(port) });
     if (native) await mailTo(native.smtpPort);
     const flowTarget = { url: server.url, mailbox, users: groups.flow, onChallenge: () => void (expectedMails += 1) };
     const flows = (concurrency: number, durationMs: number) => driveFullFlows(native, flowTarget, concurrency, durationMs);
+    const requests = (level: RequestLevel, concurrency: number) => driveRequests(native, server.url, level, concurrency, settings.levelDurationMs);
+    const driverName = native ? ('c' as const) : ('node' as const);
     let peakFlowsPerSecond = 0;
     try {
       // 0. Warm-up, not measured: the server as it runs after minutes in production, not seconds.
@@ -563,7 +569,7 @@ export async function benchDatabase(
           ...(await stallWindow.read()),
           steps: { pinOnly: steps.pin.summary(), answer: steps.answer.summary() },
           mail: steps.mail.summary(),
-          driver: native ? ('c' as const) : ('node' as const),
+          driver: driverName,
         };
         record('full-flow', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
         peakFlowsPerSecond = Math.max(peakFlowsPerSecond, loop.perSecond);
@@ -578,17 +584,12 @@ export async function benchDatabase(
         // reaches later, and a level that runs out of challenges ends early (it is marked, not hidden).
         const poolSize = Math.ceil(Math.max(2 * limits.kdf.perSecond, 200) * (settings.levelDurationMs / 1000) * 1.2) + 4 * concurrency;
         const pool = await prefill(groups.pinAndOtp, poolSize);
-        const client = new HttpClient(server.url, concurrency);
         const ceilingBefore = await ceilingNow();
         await stallWindow.start();
         const cpuStart = cpuMeter.mark();
-        const loop = await closedLoop(concurrency, settings.levelDurationMs, async (): Promise<OpOutcome> => {
-          const next = pool.pop();
-          if (!next) return 'exhausted';
-          return authenticationOf(await check(client, { user: next.user, pass: PIN + next.otp })) === 'ACCEPT' ? 'ok' : 'error';
-        });
-        client.close();
-        const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()) };
+        const bodies = pool.map(({ user, otp }) => ({ user, pass: PIN + otp }));
+        const { loop, driverCpuMs } = await requests({ bodies, expect: 'ACCEPT', order: 'once' }, concurrency);
+        const measured = { cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs), ...(await stallWindow.read()), driver: driverName };
         record('pin-and-otp', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
       }
       await settle('pin-and-otp');
@@ -600,7 +601,7 @@ export async function benchDatabase(
       // time budget (the cap also keeps the oldest challenge far inside its 120 s validity).
       let bestAnswersPerSecond = 0;
       for (const concurrency of settings.levels) {
-        const answers = (pool: Pending[]) => driveAnswers(native, server.url, pool, concurrency, settings.levelDurationMs);
+        const answers = (pool: Pending[]) => requests({ bodies: pool.map(({ user, transactionId, otp }) => ({ user, transaction_id: transactionId, pass: otp })), expect: 'ACCEPT', order: 'once' }, concurrency);
         const { loop: probe } = await answers(await prefill(groups.transaction, settings.transactionProbeSize));
         if (probe.errors > 0) log(`  ! transaction-answer probe c=${concurrency}: ${probe.errors} errors`);
         const expectedPerSecond = Math.max(bestAnswersPerSecond, probe.perSecond);
@@ -619,30 +620,25 @@ export async function benchDatabase(
           cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs),
           ...(await stallWindow.read()),
           pool: { expectedPerSecond, size: poolSize, prefillSeconds },
-          driver: native ? 'c' : 'node',
+          driver: driverName,
         });
       }
       await settle('transaction-answer');
+
+      // 4. Wrong-PIN rejections (these users' tokens lock at maxfail; a locked token still costs one KDF run).
+      for (const concurrency of settings.levels) {
+        const ceilingBefore = await ceilingNow();
+        await stallWindow.start();
+        const cpuStart = cpuMeter.mark();
+        const bodies = groups.wrongPin.map((user) => ({ user, pass: WRONG_PIN }));
+        const { loop, driverCpuMs } = await requests({ bodies, expect: 'REJECT', order: 'cycle' }, concurrency);
+        const measured = { cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs), ...(await stallWindow.read()), driver: driverName };
+        record('wrong-pin', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
+      }
+      await settle('wrong-pin');
     } finally {
       await native?.stop();
     }
-
-    // 4. Wrong-PIN rejections (these users' tokens lock at maxfail; a locked token still costs one KDF run).
-    for (const concurrency of settings.levels) {
-      const client = new HttpClient(server.url, concurrency);
-      const pick = userPicker(groups.wrongPin, concurrency);
-      const ceilingBefore = await ceilingNow();
-      await stallWindow.start();
-      const cpuStart = cpuMeter.mark();
-      const loop = await closedLoop(concurrency, settings.levelDurationMs, async (worker): Promise<OpOutcome> => {
-        const response = await check(client, { user: pick(worker), pass: WRONG_PIN });
-        return response.status === 200 && authenticationOf(response) === 'REJECT' ? 'ok' : 'error';
-      });
-      client.close();
-      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed), ...(await stallWindow.read()) };
-      record('wrong-pin', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
-    }
-    await settle('wrong-pin');
 
     // 5. PIN-only requests arriving at half the peak flow rate (open loop): the latency a user feels.
     const rate = Math.max(1, round(peakFlowsPerSecond / 2, 1));
