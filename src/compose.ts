@@ -25,6 +25,8 @@ export interface Composed {
   isNewKey: boolean;
   /** Migrations this open applied (empty when the schema was already current); `mailotp migrate` prints them. */
   appliedMigrations: string[];
+  /** Where the worker's failed sends and rounds are reported from now on (composeApp: the server's log). */
+  reportWorkerErrorsTo(report: (error: unknown) => void): void;
   close(): Promise<void>;
 }
 
@@ -74,12 +76,15 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     sessions: createAdminSessions(keys.jwtKey, clock, config.adminSessionSeconds),
     outboxSignal: { notify: () => worker?.notify(), reserve: (count, nowMilliseconds) => worker?.reserve(count, nowMilliseconds) },
   };
+  // A send or round that fails in the background has no caller to tell: composeApp has it logged.
+  let reportWorkerError: (error: unknown) => void = () => undefined;
   worker = createOutboxWorker(deps, {
     ...DEFAULT_OUTBOX_WORKER_OPTIONS,
     leaseMilliseconds: config.outboxLeaseSeconds * 1000,
     batchSize: MAILER_CONNECTIONS_PER_SERVER,
     pollIntervalMilliseconds: config.outboxPollMilliseconds,
     onResult: (result) => telemetry.deliveryResult(result),
+    onError: (error) => reportWorkerError(error),
     ...overrides.outboxWorker,
   });
   return {
@@ -88,6 +93,9 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
     database,
     isNewKey: key.isNew,
     appliedMigrations,
+    reportWorkerErrorsTo(report) {
+      reportWorkerError = report;
+    },
     async close() {
       await worker?.stop();
       telemetry.close();
@@ -97,6 +105,20 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
   };
 }
 
+/**
+ * What the log says of a worker's failure: a store error's code and message (a mail's content, code and
+ * recipient are never in them: the worker's errors come from the database, not from SMTP, whose failures
+ * end as deliveries), without the stack.
+ */
+function workerErrorSummary(error: unknown): { code?: string; message: string } {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return { ...(typeof code === 'string' ? { code } : {}), message: typeof message === 'string' ? message.slice(0, 300) : String(error).slice(0, 300) };
+}
+
 export async function composeApp(config: Readonly<Config>, composed: Composed, logger: boolean | Record<string, unknown>): Promise<FastifyInstance> {
-  return buildApp(composed.deps, { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, logger });
+  const app = await buildApp(composed.deps, { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, logger });
+  composed.reportWorkerErrorsTo((error) => {
+    app.log.error({ error: workerErrorSummary(error) }, 'outbox worker: a store operation failed (a claim round, a cleanup, or recording a delivery); mails it had leased are sent again once their leases lapse');
+  });
+  return app;
 }
