@@ -4,6 +4,7 @@ import { deliverOutboxEntry, type DeliveryDeps, type DeliveryResult } from '../c
 import type { MailContent } from '../core/delivery/mail-content.js';
 import type { OutboxEntry } from '../core/delivery/outbox-entry.js';
 import type { OutboxReservation, OutboxSignal } from '../core/ports.js';
+import { longestRateWindowMilliseconds, readSystemSettings } from '../core/settings/system-settings.js';
 
 export interface OutboxWorkerOptions {
   /** How often to look for due mails when nothing wakes the worker (other nodes' mail, retries). */
@@ -132,7 +133,10 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
     await releaseDeadLocalLeases();
     await deps.store.outbox.deleteFinishedBefore(now - options.retentionMilliseconds);
     await deps.store.challenges.deleteExpired(now - 24 * 3600 * 1000);
-    await deps.store.rateLimits.deleteIdle(now - 24 * 3600 * 1000);
+    // A bucket idle for its window is full again, and a missing one counts as full: only those may go. A
+    // week's limit ("2/604800") swept after a day would hand out its units again.
+    const settings = await readSystemSettings(deps.store.settings, deps.secretBox);
+    await deps.store.rateLimits.deleteIdle(now - Math.max(24 * 3600 * 1000, longestRateWindowMilliseconds(settings)));
   }
 
   async function round(): Promise<DeliveryResult[]> {

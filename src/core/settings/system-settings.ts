@@ -223,3 +223,9 @@ function parseSystemSettings(stored: ReadonlyMap<string, string>, secretBox: Sec
     nullAttributesUserAgents: Object.freeze(get('compat.null_attributes_user_agents').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean)),
   });
 }
+
+/** The longest window of the send and failure limits set (0 with none): a bucket idle that long is full again. */
+export function longestRateWindowMilliseconds(settings: SystemSettings): number {
+  const rates = [settings.userSendRate, settings.addressSendRate, settings.clientSendRate, settings.globalSendRate, settings.clientFailureRate];
+  return Math.max(0, ...rates.map((rate) => rate?.windowMilliseconds ?? 0));
+}

@@ -49,6 +49,30 @@ for (const database of DATABASES) {
     });
   });
 
+  describe(`${database}: a weekly send limit (email.rate_user "2/604800") across the daily clean-up`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp({ database, settings: { 'email.rate_user': '2/604800' } });
+    });
+    after(async () => t.close());
+
+    it('still holds a day later: the clean-up deletes only buckets idle for the longest window, which are full again', async () => {
+      await enrolUser(t, { login: 'wilma', email: 'wilma@example.test', pin: '1234' });
+      assert.equal((await check(t, { user: 'wilma', pass: '1234' }))['result'].authentication, 'CHALLENGE');
+      assert.equal((await check(t, { user: 'wilma', pass: '1234' }))['result'].authentication, 'CHALLENGE');
+      assertLimited(await check(t, { user: 'wilma', pass: '1234' }));
+      // A day and an hour: 0.3 of a mail refilled, and the worker's clean-up (every minute) has run since.
+      t.clock.advance(25 * 3_600_000);
+      await t.composed.worker.drain();
+      assertLimited(await check(t, { user: 'wilma', pass: '1234' }));
+      // Half a week refills one mail.
+      t.clock.advance(302_400_000 - 25 * 3_600_000);
+      await t.composed.worker.drain();
+      assert.equal((await check(t, { user: 'wilma', pass: '1234' }))['result'].authentication, 'CHALLENGE');
+      assertLimited(await check(t, { user: 'wilma', pass: '1234' }));
+    });
+  });
+
   describe(`${database}: per-address send limit (email.rate_address "2/600")`, () => {
     let t: TestApp;
     before(async () => {
