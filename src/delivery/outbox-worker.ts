@@ -39,18 +39,31 @@ export interface OutboxWorker extends Required<OutboxSignal> {
   stop(): Promise<void>;
 }
 
-/** A lease owner on this host whose process is gone: its mails can be taken at once, not after the lease. */
-function isDeadLocalOwner(owner: string, host: string): boolean {
-  const [ownerHost, pidText] = owner.split(':');
-  if (ownerHost !== host || !/^\d+$/.test(pidText ?? '')) return false;
-  const pid = Number(pidText);
-  if (pid === process.pid) return false;
+/** Whether a process with this pid exists (signal 0: nothing is sent). */
+function isProcessRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
+    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
+}
+
+/**
+ * A lease owner on this host whose process is gone: its mails can be taken at once, not after the lease.
+ * An owner with this process's pid that is not this worker's own id is an earlier process's that had the
+ * same pid: a container restarted after a crash usually starts node with the same pid on the same host.
+ */
+export function isDeadLocalOwner(
+  candidate: string,
+  self: { owner: string; host: string; pid: number },
+  isRunning: (pid: number) => boolean = isProcessRunning,
+): boolean {
+  const [ownerHost, pidText] = candidate.split(':');
+  if (ownerHost !== self.host || !/^\d+$/.test(pidText ?? '')) return false;
+  const pid = Number(pidText);
+  if (pid === self.pid) return candidate !== self.owner;
+  return !isRunning(pid);
 }
 
 /**
@@ -122,7 +135,8 @@ export function createOutboxWorker(deps: DeliveryDeps, options: OutboxWorkerOpti
   }
 
   async function releaseDeadLocalLeases(): Promise<void> {
-    const deadOwners = (await deps.store.outbox.listLeaseOwners()).filter((candidate) => isDeadLocalOwner(candidate, host));
+    const self = { owner, host, pid: process.pid };
+    const deadOwners = (await deps.store.outbox.listLeaseOwners()).filter((candidate) => isDeadLocalOwner(candidate, self));
     await deps.store.outbox.releaseLeases(deadOwners);
   }
 
