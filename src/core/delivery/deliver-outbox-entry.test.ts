@@ -220,6 +220,18 @@ describe('deliverOutboxEntry()', () => {
     assert.equal(row(deps, 'm-store').state, 'queued');
   });
 
+  it('says a store error while reading the SMTP settings is one, not a mailer failure, and retries without trying a server', async () => {
+    const entry = await queueMail(deps, 'm-settings', 'a,b');
+    deps.store.smtpServers.find = async () => {
+      throw Object.assign(new Error('connection terminated unexpectedly'), { code: 'ECONNRESET' });
+    };
+    const result = await deliverOutboxEntry(deps, entry);
+    assert.equal(result.state, 'deferred');
+    assert.equal(result.error, 'could not read the SMTP settings: ECONNRESET');
+    assert.equal(mailer.attempts.length, 0);
+    assert.equal(row(deps, 'm-settings').lastError, 'could not read the SMTP settings: ECONNRESET');
+  });
+
   it('reports the latency from commit to acceptance', async () => {
     const entry = await queueMail(deps, 'm1', 'a');
     deps.clock.advance(1500);

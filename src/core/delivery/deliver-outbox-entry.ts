@@ -23,6 +23,12 @@ export interface DeliveryResult {
   error?: string;
 }
 
+/** A store or secret error's code (SQLITE_BUSY, ECONNREFUSED, 57P01) or class name: never its message, which may quote values. */
+function settingsErrorName(error: unknown): string {
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  return typeof code === 'string' ? code.slice(0, 40) : typeof name === 'string' ? name.slice(0, 40) : 'unknown error';
+}
+
 function describeFailure(error: unknown): { text: string; isRetryable: boolean } {
   if (isOtpError(error)) return { text: error.detail ?? error.code, isRetryable: error.isRetryable };
   return { text: 'unexpected mailer failure', isRetryable: true };
@@ -74,9 +80,10 @@ export async function deliverOutboxEntry(deps: DeliveryDeps, entry: OutboxEntry,
       }
     }
   } catch (error) {
-    // Settings that name no existing SMTP server: an admin can fix that while the challenge lives.
-    const failure = describeFailure(error);
-    errors.push(failure.text);
+    // Settings that name no existing SMTP server: an admin can fix that while the challenge lives. Any
+    // other error here came from reading the settings (the database, a stored password that will not
+    // open), before any server was tried: said so, not taken for a mailer's failure.
+    errors.push(isOtpError(error) ? describeFailure(error).text : `could not read the SMTP settings: ${settingsErrorName(error)}`);
     isRetryable = true;
   }
   if (sentAt !== undefined) {
