@@ -400,7 +400,7 @@ static void worker_send(worker_t *w, int index, const char *body) {
 
 static void start_next(int index);
 
-/* A flow (or an answer) that failed: counted, its connection renewed (it may be out of step), and the next begun. */
+/* A flow (or a single request) that failed: counted, its connection renewed (it may be out of step), and the next begun. */
 static void flow_failed(int index) {
   worker_t *w = &workers[index];
   errors++;
