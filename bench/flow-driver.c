@@ -400,6 +400,13 @@ static void worker_send(worker_t *w, int index, const char *body) {
 
 static void start_next(int index);
 
+/* scenarios.ts's userPicker: worker `index` of `concurrency` takes items index, index+c, index+2c, ... of
+ * `count`, within its slots, turn after turn, so no item is in two workers' hands while there are enough. */
+static long picked(int index, long count, unsigned long turn) {
+  long slots = count / concurrency > 0 ? count / concurrency : 1;
+  return (index % count + (long)concurrency * (long)(turn % (unsigned long)slots)) % count;
+}
+
 /* A flow (or a single request) that failed: counted, its connection renewed (it may be out of step), and the next begun. */
 static void flow_failed(int index) {
   worker_t *w = &workers[index];
@@ -414,9 +421,7 @@ static void start_flow(int index) {
   worker_t *w = &workers[index];
   w->state = W_IDLE;
   if (!running || now_ms() >= deadline) return;
-  /* userPicker: worker w of c takes users w, w+c, w+2c, ... within its slots. */
-  int slots = user_count / concurrency > 0 ? user_count / concurrency : 1;
-  w->user = (int)((index % user_count + (long)concurrency * (long)(w->flows_started++ % (unsigned long)slots)) % user_count);
+  w->user = (int)picked(index, user_count, w->flows_started++);
   char body[256];
   snprintf(body, sizeof body, "user=%s&pass=%s", users[w->user].name, pin);
   w->flow_start = now_ms();
@@ -444,9 +449,7 @@ static void start_request(int index) {
     }
     body = bodies[--bodies_left].text;
   } else {
-    /* userPicker: worker w of c takes bodies w, w+c, w+2c, ... within its slots. */
-    long slots = body_count / concurrency > 0 ? body_count / concurrency : 1;
-    body = bodies[(index % body_count + (long)concurrency * (long)(w->flows_started++ % (unsigned long)slots)) % body_count].text;
+    body = bodies[picked(index, body_count, w->flows_started++)].text;
   }
   w->flow_start = w->answer_sent = now_ms();
   w->state = W_ANSWER;
