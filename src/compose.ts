@@ -106,9 +106,10 @@ export async function composeDeps(config: Readonly<Config>, overrides: Overrides
 }
 
 /**
- * What the log says of a worker's failure: a store error's code and message (a mail's content, code and
- * recipient are never in them: the worker's errors come from the database, not from SMTP, whose failures
- * end as deliveries), without the stack.
+ * What the log says of a worker's failure: a store error's code and message, without the stack. Not
+ * pino's whole `err`, as error-handler.ts logs a request's: a driver error's other fields can quote a row
+ * (PostgreSQL's `detail`: "Failing row contains (...)"), and an outbox row holds a recipient. The worker's
+ * errors come from the database, not from SMTP, whose failures end as deliveries.
  */
 function workerErrorSummary(error: unknown): { code?: string; message: string } {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
