@@ -390,7 +390,12 @@ static void worker_send(worker_t *w, int index, const char *body) {
   int n = snprintf(request, sizeof request,
                    "POST /validate/check HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
                    http_host, http_port, strlen(body), body);
-  if (w->fd < 0 && worker_connect(w, index) < 0) return;
+  if (w->fd < 0 && worker_connect(w, index) < 0) {
+    /* Could not connect: an error, and the main loop tries again (no recursion while the server is down). */
+    errors++;
+    w->state = W_IDLE;
+    return;
+  }
   w->in.len = 0;
   buf_add(&w->out, request, (size_t)n);
   ssize_t sent = write(w->fd, w->out.data, w->out.len);
@@ -428,11 +433,6 @@ static void start_flow(int index) {
   w->pin_sent = w->flow_start;
   w->state = W_PIN;
   worker_send(w, index, body);
-  if (w->fd < 0) {
-    /* Could not connect: an error, and the main loop tries again (no recursion while the server is down). */
-    errors++;
-    w->state = W_IDLE;
-  }
 }
 
 /* The next request of a requests run, if there is time (and, sending each once, a body left). */
@@ -454,10 +454,6 @@ static void start_request(int index) {
   w->flow_start = w->answer_sent = now_ms();
   w->state = W_ANSWER;
   worker_send(w, index, body);
-  if (w->fd < 0) {
-    errors++;
-    w->state = W_IDLE;
-  }
 }
 
 static void start_next(int index) {
@@ -479,10 +475,6 @@ static void send_answer(int index) {
   w->answer_sent = now_ms();
   w->state = W_ANSWER;
   worker_send(w, index, body);
-  if (w->fd < 0) {
-    errors++;
-    w->state = W_IDLE;
-  }
 }
 
 /* The JSON string value of "key":"..." in body, or 0. */
