@@ -92,7 +92,7 @@ describe('bench pause canary: a stall is the server\'s own less what the whole V
         assert.ok(summary.pausesOver20Ms >= 1 && summary.longestMs >= 100 && summary.longestOneVcpuMs >= 100, JSON.stringify(summary));
         assert.equal(summary.kind, canary.kind);
         // Their own CPU, read from /proc while they run: starting Node.js alone takes tens of ms; the C
-        // canaries' 2 x 80 wake-ups in these 0.4 s take well under 20 ms (one that never slept would take 800).
+        // canaries' 2 x 40 wake-ups in these 0.4 s take well under 20 ms (one that never slept would take 800).
         assert.ok(canary.kind === 'c' ? summary.cpuMs < 20 : summary.cpuMs > 0, JSON.stringify(summary));
       } finally {
         await canary.stop();

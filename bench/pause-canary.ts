@@ -44,8 +44,17 @@ export function ownStallMs(windows: readonly StallWindow[], pauses: readonly Pau
   return round(own, 1);
 }
 
-/** The canaries' timer period: an interval holds up to this much ordinary waiting. */
-export const CANARY_PERIOD_MS = 5;
+/**
+ * The canaries' timer period: an interval holds up to this much ordinary waiting. Each wake-up, at realtime
+ * priority, preempts whatever runs on its core (the event loop, or Argon2id, whose caches it then dirties):
+ * at 5 ms the two C canaries woke 400 times a second and spent 12.7 s of CPU in the 03:24 run of the 29th.
+ * Scratch A/B on that VM (16 concurrent SQLite full flows, three 5 s rounds after a 25 s warm-up, two
+ * alternating passes): without canaries 80.2 % of the level's own KDF rate, with them at 5 ms 79.8 %, at
+ * 10 ms 80.8 %, within the VM's noise of none. A pause is placed no less precisely for it (its wake-ups
+ * before and after), but commonPauses takes a whole period off what the canaries share, so a pause of the
+ * whole VM now excuses up to 10 ms less of a stall: the strict side.
+ */
+export const CANARY_PERIOD_MS = 10;
 
 /** The longest of some pauses, 0 if none. */
 export function longestMs(pauses: readonly Pause[]): number {
