@@ -187,8 +187,18 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
   installEnvelopePipelining();
   // Keyed so the cache key, which covers the password, reveals nothing about it even in a heap dump.
   const fingerprintKey = randomBytes(32);
-  const fingerprint = (settings: SmtpSettings): string =>
-    createHmac('sha256', fingerprintKey).update(JSON.stringify(settings)).digest('hex');
+  // Per settings object: the system server's reaches every mail as one object until the settings change
+  // (resolve-smtp.ts), so a mail costs no JSON and HMAC of it. A caller that changes an object it has
+  // sent with would keep the old key, and mailotp's are frozen.
+  const fingerprints = new WeakMap<SmtpSettings, string>();
+  const fingerprint = (settings: SmtpSettings): string => {
+    let key = fingerprints.get(settings);
+    if (key === undefined) {
+      key = createHmac('sha256', fingerprintKey).update(JSON.stringify(settings)).digest('hex');
+      fingerprints.set(settings, key);
+    }
+    return key;
+  };
   /** The current pooled transport per SMTP server identifier. */
   const pools = new Map<string, CachedTransport>();
   /** Every transport not yet closed: current pools, stale pools still sending, one-shot transports. */

@@ -46,7 +46,13 @@ export interface HandOff {
 
 /** The row a NewOutboxEntry becomes. */
 export function queuedEntry(entry: NewOutboxEntry): OutboxEntry {
-  return { ...entry, state: 'queued', attempts: 0, lastError: null, sentAt: null };
+  // Field by field rather than a spread of `entry`: one literal of a fixed shape, built on every login's path.
+  return {
+    id: entry.id, transactionId: entry.transactionId, tokenId: entry.tokenId, serial: entry.serial, recipient: entry.recipient,
+    smtpIdentifier: entry.smtpIdentifier, sealedContent: entry.sealedContent, messageId: entry.messageId, state: 'queued', attempts: 0,
+    nextAttemptAt: entry.nextAttemptAt, leaseOwner: entry.leaseOwner, leaseExpiresAt: entry.leaseExpiresAt, lastError: null,
+    createdAt: entry.createdAt, expiresAt: entry.expiresAt, sentAt: null,
+  };
 }
 
 export interface OutboxFilter {

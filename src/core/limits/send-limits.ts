@@ -19,13 +19,15 @@ export interface SendSubject {
  * are queued, the units are spent exactly when they are.
  */
 export function sendLimitBuckets(settings: SystemSettings, subject: SendSubject): BucketRequest[] {
-  const candidates: Array<[string, Rate | undefined]> = [
-    ...(subject.userKey ? [[`send:user:${subject.userKey}`, settings.userSendRate] as [string, Rate | undefined]] : []),
-    ...subject.recipients.map((recipient) => [`send:address:${recipient.toLowerCase()}`, settings.addressSendRate] as [string, Rate | undefined]),
-    ...(subject.clientIp ? [[`send:client:${subject.clientIp}`, settings.clientSendRate] as [string, Rate | undefined]] : []),
-    ['send:global', settings.globalSendRate],
-  ];
-  return candidates.flatMap(([key, rate]) => (rate ? [{ key: key.slice(0, 255), capacity: rate.count, windowMilliseconds: rate.windowMilliseconds }] : []));
+  const buckets: BucketRequest[] = [];
+  const add = (key: string, rate: Rate | undefined): void => {
+    if (rate) buckets.push({ key: key.slice(0, 255), capacity: rate.count, windowMilliseconds: rate.windowMilliseconds });
+  };
+  if (subject.userKey) add(`send:user:${subject.userKey}`, settings.userSendRate);
+  for (const recipient of subject.recipients) add(`send:address:${recipient.toLowerCase()}`, settings.addressSendRate);
+  if (subject.clientIp) add(`send:client:${subject.clientIp}`, settings.clientSendRate);
+  add('send:global', settings.globalSendRate);
+  return buckets;
 }
 
 /** Failed authentications per client address: checked before any work, charged after a failure. */

@@ -87,6 +87,19 @@ describe('resolveSmtpSettings', () => {
     assert.deepEqual([resolved?.isImplicitTls, resolved?.isStartTlsRequired], [true, false]);
   });
 
+  it('hands out one frozen email.* server per settings object, and a new one once the settings change', async () => {
+    const { store, system } = await setup({ 'email.port': '587' }, []);
+    const [first] = await resolveSmtpSettings(store.smtpServers, box, system, undefined);
+    const [again] = await resolveSmtpSettings(store.smtpServers, box, system, undefined);
+    // The same object: the mailer keys its connection pool on it without hashing the settings per mail.
+    assert.equal(again, first);
+    assert.ok(Object.isFrozen(first));
+    await updateSettings(store.settings, box, { 'email.port': '2525' }, NOW);
+    const [changed] = await resolveSmtpSettings(store.smtpServers, box, await readSystemSettings(store.settings, box), undefined);
+    assert.notEqual(changed, first);
+    assert.deepEqual([first?.port, changed?.port], [587, 2525]);
+  });
+
   it('throws MAIL_NOT_CONFIGURED when no listed identifier exists', async () => {
     const { store, system } = await setup({ 'email.identifier': 'missing' }, [server('alpha')]);
     await assert.rejects(

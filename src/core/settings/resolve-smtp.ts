@@ -16,7 +16,7 @@ export function parseServerAddress(server: string, port: number): { host: string
 
 export function smtpSettingsFromServer(server: SmtpServer, secretBox: SecretBox): SmtpSettings {
   const { host, isImplicitTls } = parseServerAddress(server.server, server.port);
-  return {
+  return Object.freeze({
     identifier: server.identifier,
     host,
     port: server.port,
@@ -26,10 +26,26 @@ export function smtpSettingsFromServer(server: SmtpServer, secretBox: SecretBox)
     password: server.sealedPassword === '' ? '' : secretBox.open(server.sealedPassword),
     sender: server.sender,
     timeoutSeconds: server.timeoutSeconds,
-  };
+  });
 }
 
+/**
+ * The legacy email.* server of each SystemSettings, built once: readSystemSettings hands out one frozen
+ * object until the settings change, and every mail of that time then reaches the mailer as the same
+ * SmtpSettings object (which lets the mailer keep its pool key per object, smtp-mailer.ts).
+ */
+const systemServers = new WeakMap<SystemSettings, SmtpSettings>();
+
 export function smtpSettingsFromSystem(settings: SystemSettings): SmtpSettings {
+  let server = systemServers.get(settings);
+  if (!server) {
+    server = Object.freeze(systemServerOf(settings));
+    systemServers.set(settings, server);
+  }
+  return server;
+}
+
+function systemServerOf(settings: SystemSettings): SmtpSettings {
   const { host, isImplicitTls } = parseServerAddress(settings.mailServer, settings.mailPort);
   return {
     identifier: 'system',
