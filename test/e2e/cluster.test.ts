@@ -10,6 +10,7 @@ import {
   startCluster,
   startClusterSink,
   transactionIdOf,
+  untilEveryNodeSees,
   type Cluster,
   type ClusterNode,
   type ClusterSink,
@@ -72,6 +73,8 @@ describe('two mailotp processes on one PostgreSQL database', { skip }, () => {
     cluster = await startCluster({ nodeCount: 2 });
     [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
     await configure(a, cluster.adminToken, clusterSettings(sink));
+    // B must not trigger with the settings it read before this write (the subject ties a mail to its challenge).
+    await untilEveryNodeSees(cluster, 'email.subject', 'Code for {challenge}');
     serials = await seedUsers(a, cluster.adminToken, people);
   });
   after(async () => {
@@ -233,6 +236,7 @@ describe('SIGKILL of one node under load', { skip }, () => {
     cluster = await startCluster({ nodeCount: 2, env: { MAILOTP_OUTBOX_LEASE_SECONDS: String(leaseSeconds) } });
     [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
     await configure(a, cluster.adminToken, clusterSettings(sink));
+    await untilEveryNodeSees(cluster, 'email.subject', 'Code for {challenge}');
     await seedUsers(a, cluster.adminToken, people);
   });
   after(async () => {

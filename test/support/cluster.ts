@@ -226,6 +226,24 @@ export async function configure(node: ClusterNode, adminToken: string, settings:
   if (result.status !== 200 || result.body['result']?.status !== true) throw new Error(`settings refused: ${JSON.stringify(result.body)}`);
 }
 
+/**
+ * Waits until every node of the cluster serves `value` for the setting `key`. A node keeps the settings it
+ * read for up to half a second (read-cache.ts; the promise to operators is a second), so a node other than
+ * the one written through may trigger a challenge with the old ones in between: its mail then carries the
+ * old subject and goes first to the old server. Throws after `timeoutMs`.
+ */
+export async function untilEveryNodeSees(cluster: Cluster, key: string, value: string, timeoutMs = 2000): Promise<void> {
+  const startedAt = performance.now();
+  for (const node of cluster.nodes) {
+    for (;;) {
+      const seen = await node.get(`/system/${key}`, { token: cluster.adminToken });
+      if (seen.body?.result?.value === value) break;
+      if (performance.now() - startedAt > timeoutMs) throw new Error(`${node.name} still served ${key}=${JSON.stringify(seen.body?.result?.value)} after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 /** Mail settings pointing at the sink, and limits high enough that only the behaviour under test decides. */
 export function clusterSettings(sink: ClusterSink): Params {
   return {
