@@ -548,6 +548,15 @@ export async function benchDatabase(
     const flows = (concurrency: number, durationMs: number) => driveFullFlows(native, flowTarget, concurrency, durationMs);
     const requests = (level: RequestLevel, concurrency: number) => driveRequests(native, server.url, level, concurrency, settings.levelDurationMs);
     const driverName = native ? ('c' as const) : ('node' as const);
+    /** A KDF-bound level of single requests, held against the KDF ceilings measured just before and after it. */
+    const kdfBoundRequests = async (scenario: ScenarioName, level: RequestLevel, concurrency: number): Promise<void> => {
+      const ceilingBefore = await ceilingNow();
+      await stallWindow.start();
+      const cpuStart = cpuMeter.mark();
+      const { loop, driverCpuMs } = await requests(level, concurrency);
+      const measured = { cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs), ...(await stallWindow.read()), driver: driverName };
+      record(scenario, loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
+    };
     let peakFlowsPerSecond = 0;
     try {
       // 0. Warm-up, not measured: the server as it runs after minutes in production, not seconds.
@@ -584,13 +593,7 @@ export async function benchDatabase(
         // reaches later, and a level that runs out of challenges ends early (it is marked, not hidden).
         const poolSize = Math.ceil(Math.max(2 * limits.kdf.perSecond, 200) * (settings.levelDurationMs / 1000) * 1.2) + 4 * concurrency;
         const pool = await prefill(groups.pinAndOtp, poolSize);
-        const ceilingBefore = await ceilingNow();
-        await stallWindow.start();
-        const cpuStart = cpuMeter.mark();
-        const bodies = pool.map(({ user, otp }) => ({ user, pass: PIN + otp }));
-        const { loop, driverCpuMs } = await requests({ bodies, expect: 'ACCEPT', order: 'once' }, concurrency);
-        const measured = { cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs), ...(await stallWindow.read()), driver: driverName };
-        record('pin-and-otp', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
+        await kdfBoundRequests('pin-and-otp', { bodies: pool.map(({ user, otp }) => ({ user, pass: PIN + otp })), expect: 'ACCEPT', order: 'once' }, concurrency);
       }
       await settle('pin-and-otp');
 
@@ -626,14 +629,9 @@ export async function benchDatabase(
       await settle('transaction-answer');
 
       // 4. Wrong-PIN rejections (these users' tokens lock at maxfail; a locked token still costs one KDF run).
+      const wrongPins = groups.wrongPin.map((user) => ({ user, pass: WRONG_PIN }));
       for (const concurrency of settings.levels) {
-        const ceilingBefore = await ceilingNow();
-        await stallWindow.start();
-        const cpuStart = cpuMeter.mark();
-        const bodies = groups.wrongPin.map((user) => ({ user, pass: WRONG_PIN }));
-        const { loop, driverCpuMs } = await requests({ bodies, expect: 'REJECT', order: 'cycle' }, concurrency);
-        const measured = { cpu: cpuMeter.since(cpuStart, loop.completed, driverCpuMs), ...(await stallWindow.read()), driver: driverName };
-        record('wrong-pin', loop, { ...measured, ...beside(ceilingBefore, await ceilingNow()) });
+        await kdfBoundRequests('wrong-pin', { bodies: wrongPins, expect: 'REJECT', order: 'cycle' }, concurrency);
       }
       await settle('wrong-pin');
     } finally {
