@@ -238,8 +238,10 @@ export async function untilEveryNodeSees(cluster: Cluster, key: string, value: s
     for (;;) {
       const seen = await node.get(`/system/${key}`, { token: cluster.adminToken });
       if (seen.body?.result?.value === value) break;
-      if (performance.now() - startedAt > timeoutMs) throw new Error(`${node.name} still served ${key}=${JSON.stringify(seen.body?.result?.value)} after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      const elapsedMs = performance.now() - startedAt;
+      if (elapsedMs > timeoutMs) throw new Error(`${node.name} still served ${key}=${JSON.stringify(seen.body?.result?.value)} after ${timeoutMs} ms`);
+      // No poll later than the bound: the last one is at it, so a node late by a few ms fails.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(20, timeoutMs - elapsedMs)));
     }
   }
 }
